@@ -1,0 +1,71 @@
+# Neural Networks from Scratch: course kit.
+# Every target sets up .venv on first use; `make help` lists them.
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed
+SUBMISSIONS ?= examples/submissions
+OUT         ?= build/grades
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+ONLY        ?=
+ARGS        ?=
+
+export PYTHONPATH := $(CURDIR)/solutions:$(CURDIR)
+export MPLBACKEND := Agg
+
+.PHONY: help setup test test-fast grade train bench bench-grade template check-template \
+        student solution autograder clean
+
+help:
+	@echo "make grade        grade SUBMISSIONS=$(SUBMISSIONS) into OUT=$(OUT) (JOBS=N, ONLY=name)"
+	@echo "make test         run the kit's own test suite (sets everything up first)"
+	@echo "make train        train the reference on MNIST, write plots to build/train/"
+	@echo "make bench        reference trainer vs scikit-learn's MLPClassifier"
+	@echo "make bench-grade  seconds per submission, sandboxed vs in-process"
+	@echo "make template     regenerate student_template/ from solutions/"
+	@echo "make student | solution | autograder   build the releases into dist/"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest tests $(ARGS)
+
+test-fast: setup
+	$(PY) -m pytest tests -m "not slow" $(ARGS)
+
+grade: setup
+	$(PY) -m nnkit grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ONLY),--only "$(ONLY)") $(ARGS)
+
+train: setup
+	$(PY) -m scratchnet.train --out build/train $(ARGS)
+
+bench: setup
+	$(PY) -m nnkit bench $(ARGS)
+
+bench-grade: setup
+	$(PY) -m nnkit bench-grade $(ARGS)
+
+template: setup
+	$(PY) -m nnkit release template
+
+check-template: setup
+	$(PY) -m nnkit release check-template
+
+student: setup
+	$(PY) -m nnkit release student
+
+solution: setup
+	$(PY) -m nnkit release solution
+
+autograder: setup
+	$(PY) -m nnkit release autograder
+
+clean:
+	rm -rf build dist
