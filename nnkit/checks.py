@@ -1,0 +1,147 @@
+"""Assertions whose failure messages teach.
+
+Every message names the call and its input shapes, what was expected, what
+came back, the tolerance, and (when the test knows one) the most likely
+cause. Hidden tests pass ``reveal=False`` so no expected value is printed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+RTOL = 1e-7
+"""Default relative tolerance against the reference (float64, same algorithm)."""
+ATOL = 1e-10
+"""Default absolute tolerance against the reference."""
+
+
+class CheckFailed(AssertionError):
+    """A check failed; the message is meant for the student as it is."""
+
+
+def shape_of(value: Any) -> str:
+    """Short description of a value: "array (4, 3) float64", "dict of 4 arrays", "float"."""
+    if isinstance(value, np.ndarray):
+        return f"array {tuple(value.shape)} {value.dtype}"
+    if isinstance(value, dict):
+        return f"dict with keys {sorted(value)}"
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__} of {len(value)} items"
+    return type(value).__name__
+
+
+def describe_call(call: str, **inputs: Any) -> str:
+    """ "softmax(z) with z of shape (4, 3)" from the call and its array inputs."""
+    parts = []
+    for name, value in inputs.items():
+        if isinstance(value, np.ndarray):
+            parts.append(f"{name} of shape {tuple(value.shape)}")
+        elif isinstance(value, dict) and all(isinstance(v, np.ndarray) for v in value.values()):
+            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in value.items())
+            parts.append(f"{name} = {{{shapes}}}")
+        else:
+            parts.append(f"{name}={value!r}")
+    return f"{call} with " + ", ".join(parts) if parts else call
+
+
+def fail(what: str, expected: str, got: str, hint: str | None = None) -> None:
+    """Raise CheckFailed with the standard four-part message."""
+    message = f"{what}: expected {expected}, got {got}."
+    if hint:
+        message += f" Likely cause: {hint}"
+    raise CheckFailed(message)
+
+
+def check_array(value: Any, *, what: str, shape: tuple, dtype=np.float64,
+                finite: bool = True, hint: str | None = None) -> np.ndarray:
+    """Check type, shape, dtype and finiteness of an array result; return it."""
+    if not isinstance(value, np.ndarray):
+        fail(what, f"a numpy array of shape {shape}", shape_of(value),
+             hint or "return the array itself (not a list, a tuple or None)")
+    if value.shape != tuple(shape):
+        fail(what, f"shape {tuple(shape)}", f"shape {value.shape}", hint)
+    if dtype is not None and value.dtype != np.dtype(dtype):
+        fail(what, f"dtype {np.dtype(dtype)}", f"dtype {value.dtype}",
+             hint or f"convert with .astype(np.{np.dtype(dtype)})")
+    if finite and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        bad = np.argwhere(~np.isfinite(value))[0]
+        fail(what, "finite values", f"{value[tuple(bad)]} at index {tuple(int(i) for i in bad)}", hint)
+    return value
+
+
+def check_close(actual: np.ndarray, expected: np.ndarray, *, what: str,
+                rtol: float = RTOL, atol: float = ATOL, hint: str | None = None,
+                reveal: bool = True) -> None:
+    """Check values elementwise: |actual - expected| <= atol + rtol * |expected|."""
+    expected = np.asarray(expected)
+    check_array(actual, what=what, shape=expected.shape, dtype=expected.dtype, hint=hint)
+    err = np.abs(actual - expected)
+    bound = atol + rtol * np.abs(expected)
+    if np.all(err <= bound):
+        return
+    worst = np.unravel_index(np.argmax(err - bound), err.shape) if err.ndim else ()
+    index = tuple(int(i) for i in worst)
+    got = f"max abs error {float(err[worst]):.3g} at index {index}"
+    if reveal:
+        got += f" (expected {float(expected[worst]):.6g}, got {float(actual[worst]):.6g})"
+    else:
+        got += f" (your value there: {float(actual[worst]):.6g})"
+    fail(what, f"values within rtol={rtol:g}, atol={atol:g} of the "
+               + ("reference" if not reveal else "expected values"), got, hint)
+
+
+def check_scalar(actual: Any, expected: float, *, what: str, rtol: float = RTOL,
+                 atol: float = ATOL, hint: str | None = None, reveal: bool = True) -> None:
+    """Check a float result (Python float or numpy float64 scalar)."""
+    if isinstance(actual, np.ndarray) and actual.shape == ():
+        actual = actual[()]
+    if not isinstance(actual, (float, np.floating)) or isinstance(actual, np.float32):
+        fail(what, "a float", shape_of(actual), hint or "return a single float, e.g. float(loss)")
+    if not np.isfinite(actual):
+        fail(what, "a finite float", repr(float(actual)), hint)
+    if abs(actual - expected) > atol + rtol * abs(expected):
+        exp = f"{expected:.8g}" if reveal else f"the reference value (rtol={rtol:g})"
+        fail(what, exp, f"{float(actual):.8g}", hint)
+
+
+def check_unmodified(before: Any, after: Any, *, what: str, name: str) -> None:
+    """Check that an input came back exactly as it went in."""
+    if isinstance(before, dict):
+        for key in before:
+            check_unmodified(before[key], after.get(key) if isinstance(after, dict) else None,
+                             what=what, name=f"{name}[{key!r}]")
+        return
+    if isinstance(before, np.ndarray):
+        if not (isinstance(after, np.ndarray) and after.shape == before.shape
+                and np.array_equal(after, before, equal_nan=True)):
+            fail(what, f"{name} left unchanged", f"{name} modified in place",
+                 "an in-place operation such as `z -= ...` or `z[...] = ...` on an input; "
+                 "work on a new array instead")
+
+
+def check_no_warnings(warnings: list[str], *, what: str, hint: str | None = None) -> None:
+    """Check that a call emitted no warnings (overflow, invalid value, ...)."""
+    if warnings:
+        fail(what, "no warnings", f"{len(warnings)} warning(s), first: {warnings[0]}", hint)
+
+
+def check_keys(value: Any, keys, *, what: str, hint: str | None = None) -> dict:
+    """Check that a result is a dict holding at least ``keys``."""
+    if not isinstance(value, dict):
+        fail(what, f"a dict with keys {sorted(keys)}", shape_of(value), hint)
+    missing = sorted(set(keys) - set(value))
+    if missing:
+        fail(what, f"keys {sorted(keys)}", f"keys {sorted(value)} (missing {missing})", hint)
+    return value
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """||a - b|| / max(||a|| + ||b||, 1e-12), Euclidean norms over all entries.
+
+    The gradient-check error measure: about 1e-9 for a correct float64
+    gradient on a small network, near 1 for a wrong one.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12))

@@ -1,0 +1,237 @@
+"""The pytest plugin behind every suite: markers, fixtures, readable failures.
+
+Load it with ``-p nnkit.harness``. Two ways to run:
+
+- Students (``make check``): ``--submission=DIR`` runs the public tests
+  against the ``scratchnet`` package in DIR, in this process.
+- The grader (nnkit.runner): ``--grading-spec=FILE`` names a JSON file that
+  says where each part's staged package is, which backend runs it (a
+  sandboxed worker, or in-process for the overhead benchmark), where the
+  reference is and where to record results.
+
+Markers: ``part(name)`` (module level), ``points(n)`` (per test) and
+``end_to_end`` (the MNIST test: all four student files, no reference swap).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnkit.checks import CheckFailed
+from nnkit.contract import PARTS
+from nnkit.proxy import GraderError, NotImplementedYet, StudentCrash, StudentError, StudentTimeout, Submission
+
+_STATE = types.SimpleNamespace(backend=None, spec=None, records=[], results_file=None, tier=None)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("nnkit", "Neural Networks from Scratch grading")
+    group.addoption("--submission", default=None,
+                    help="folder holding your scratchnet package (default: the current folder)")
+    group.addoption("--grading-spec", default=None, help="JSON spec written by the grader")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "part(name): the graded part a test belongs to")
+    config.addinivalue_line("markers", "points(n): points the test is worth")
+    config.addinivalue_line("markers", "end_to_end: uses all four student files (no reference swap)")
+    spec_path = config.getoption("--grading-spec")
+    if spec_path:
+        _STATE.spec = json.loads(Path(spec_path).read_text())
+        _STATE.results_file = _STATE.spec.get("results")
+        reference = _STATE.spec.get("reference")
+        if reference and reference not in sys.path:
+            sys.path.insert(0, reference)
+
+
+def _backend(config):
+    if _STATE.backend is not None:
+        return _STATE.backend
+    spec = _STATE.spec
+    if spec is None:
+        from nnkit.local import LocalBackend
+
+        root = Path(config.getoption("--submission") or ".").resolve()
+        _STATE.backend = LocalBackend(root)
+    elif spec["backend"] == "local":
+        from nnkit.local import LocalBackend
+
+        _STATE.backend = LocalBackend(_roots(spec))
+    else:
+        from nnkit.sandbox import SandboxBackend
+
+        _STATE.backend = SandboxBackend(_roots(spec), spec)
+    _STATE.tier = _STATE.backend.tier
+    return _STATE.backend
+
+
+def _roots(spec):
+    return {(None if k == "end_to_end" else k): v for k, v in spec["roots"].items()}
+
+
+def pytest_unconfigure(config):
+    if _STATE.backend is not None:
+        _STATE.backend.close()
+        _STATE.backend = None
+
+
+def part_of(item) -> str | None:
+    """The part a test belongs to (from its ``part`` marker)."""
+    marker = item.get_closest_marker("part")
+    return marker.args[0] if marker else None
+
+
+def points_of(item) -> float:
+    """The points a test is worth (from its ``points`` marker; 0 without one)."""
+    marker = item.get_closest_marker("points")
+    return float(marker.args[0]) if marker else 0.0
+
+
+def is_hidden(item) -> bool:
+    """Hidden tests live in a folder named ``hidden``."""
+    return "hidden" in Path(str(item.fspath)).parts
+
+
+def _default_timeout():
+    spec = _STATE.spec or {}
+    return spec.get("limits", {}).get("call_timeout")
+
+
+@pytest.fixture
+def submission(request) -> Submission:
+    """The student's code, configured for the part under test."""
+    item = request.node
+    part = part_of(item)
+    if part not in PARTS:
+        raise GraderError(f"{item.nodeid} has no valid part marker (got {part!r})")
+    if item.get_closest_marker("end_to_end"):
+        part = None
+    return Submission(_backend(request.config), part, timeout=_default_timeout())
+
+
+def _seed(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+@pytest.fixture
+def rng(request) -> np.random.Generator:
+    """Inputs of this test. Public tests: a fixed seed per test. Hidden tests:
+    a seed derived from the course secret and the test's name, so inputs are
+    unknown to students yet identical on every regrade."""
+    name = request.node.nodeid.split("::", 1)[-1]
+    if is_hidden(request.node):
+        secret = (_STATE.spec or {}).get("secret")
+        if not secret:
+            raise GraderError("hidden tests need the course secret (run them through the grader)")
+        return np.random.default_rng(_seed(f"{secret}:{name}"))
+    return np.random.default_rng(_seed(f"public:{name}"))
+
+
+@pytest.fixture(scope="session")
+def reference():
+    """The reference solution's modules (grader only; never shipped to students).
+
+    Attributes: activations, forward, backward, train, data, gradcheck.
+    """
+    if not (_STATE.spec and _STATE.spec.get("reference")):
+        raise GraderError("the reference solution is not configured (run hidden tests through the grader)")
+    import importlib
+
+    names = ("activations", "forward", "backward", "train", "data", "gradcheck")
+    return types.SimpleNamespace(**{n: importlib.import_module(f"scratchnet.{n}") for n in names})
+
+
+@pytest.fixture(scope="session")
+def grading_spec() -> dict:
+    """The grader's spec (limits, MNIST cache path, ...); {} when students run the tests."""
+    return dict(_STATE.spec or {})
+
+
+# ---------------------------------------------------------------- reporting
+
+def student_message(exc: BaseException) -> str:
+    """What the student reads for a failed test."""
+    if isinstance(exc, NotImplementedYet):
+        return exc.describe()
+    if isinstance(exc, StudentError):
+        return exc.describe()
+    if isinstance(exc, (StudentTimeout, StudentCrash, CheckFailed)):
+        return str(exc)
+    if isinstance(exc, GraderError):
+        return f"grader error: {exc} (this is not your fault; your instructor has been told)"
+    if isinstance(exc, AssertionError):
+        return str(exc).split("\nassert ")[0].strip() or "a check failed"
+    return f"grader error: {type(exc).__name__}: {exc} (this is not your fault)"
+
+
+def _kind(exc: BaseException | None) -> str:
+    if exc is None:
+        return "passed"
+    if isinstance(exc, NotImplementedYet):
+        return "not-implemented"
+    if isinstance(exc, (StudentError, StudentTimeout, StudentCrash, CheckFailed, AssertionError)):
+        return {StudentTimeout: "timeout", StudentCrash: "crash"}.get(type(exc), "failed")
+    return "grader-error"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if call.when == "setup" and report.passed:
+        return
+    if call.when == "teardown" and report.passed:
+        return
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if exc is not None:
+        report.longrepr = student_message(exc)
+    if call.when == "call" or exc is not None:
+        _record(item, exc, call.duration)
+
+
+def _record(item, exc, duration):
+    record = {
+        "nodeid": item.nodeid,
+        "name": item.nodeid.split("::", 1)[-1],
+        "file": Path(str(item.fspath)).name,
+        "suite": "hidden" if is_hidden(item) else "public",
+        "part": part_of(item),
+        "points": points_of(item),
+        "passed": exc is None,
+        "kind": _kind(exc),
+        "output": "" if exc is None else student_message(exc),
+        "seconds": round(duration, 4),
+        "tier": _STATE.tier,
+    }
+    _STATE.records = [r for r in _STATE.records if r["nodeid"] != item.nodeid] + [record]
+    if _STATE.results_file:
+        with open(_STATE.results_file, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Points per part, so a student sees at once where they stand."""
+    if not _STATE.records:
+        return
+    tr = terminalreporter
+    tr.section("scratchnet: points per part")
+    by_part = {}
+    for r in _STATE.records:
+        earned, possible, passed, total = by_part.get(r["part"], (0.0, 0.0, 0, 0))
+        by_part[r["part"]] = (earned + (r["points"] if r["passed"] else 0.0), possible + r["points"],
+                             passed + r["passed"], total + 1)
+    for part in [p for p in PARTS if p in by_part] + [p for p in by_part if p not in PARTS]:
+        earned, possible, passed, total = by_part[part]
+        not_impl = sum(1 for r in _STATE.records if r["part"] == part and r["kind"] == "not-implemented")
+        note = f"  ({not_impl} not implemented yet)" if not_impl else ""
+        tr.write_line(f"  {str(part):<12} {passed:>3}/{total:<3} tests  {earned:g}/{possible:g} points{note}")
+    if _STATE.tier and _STATE.spec:
+        tr.write_line(f"  isolation: {_STATE.tier}")

@@ -1,0 +1,102 @@
+"""Calling one contract function of a loaded student package.
+
+Shared by the in-process backend (nnkit.local) and the sandboxed worker
+(nnkit.worker), so both give a test exactly the same observations. Depends
+only on numpy and the standard library: it runs inside the sandbox.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+import traceback
+import warnings
+
+import numpy as np
+
+from nnkit.contract import FUNCTIONS, GENERATOR_FUNCTIONS, MODULE_OF_PART, RNG_ARGUMENTS, SIGNATURES
+
+GRADED_FILES = frozenset(f"{m}.py" for m in MODULE_OF_PART.values())
+MAX_MESSAGE = 500
+
+
+class ContractViolation(Exception):
+    """The student's module lacks a contract function or returned something unusable."""
+
+
+def module_name(function: str) -> str:
+    """Dotted module name of the graded file owning ``function``."""
+    return f"scratchnet.{MODULE_OF_PART[FUNCTIONS[function]]}"
+
+
+def _swap_rng(function, args, kwargs):
+    """Replace the seed given for a Generator argument by ``default_rng(seed)``."""
+    name = RNG_ARGUMENTS.get(function)
+    if name is None:
+        return None
+    position = SIGNATURES[function].index(name)
+    if len(args) > position:
+        rng = args[position] = np.random.default_rng(args[position])
+    elif name in kwargs:
+        rng = kwargs[name] = np.random.default_rng(kwargs[name])
+    else:
+        return None
+    return rng
+
+
+def _unswap(values, rng):
+    if rng is None:
+        return values
+    if isinstance(values, dict):
+        return {k: (None if v is rng else v) for k, v in values.items()}
+    return [None if v is rng else v for v in values]
+
+
+def invoke(module, function: str, args: tuple, kwargs: dict) -> dict:
+    """Call ``module.<function>`` on copies of the arguments.
+
+    Returns a dict with "value", "args", "kwargs" (the arguments as the
+    callee left them; the rng replaced by None), "rng_state", "warnings" and
+    "seconds". Exceptions of the student's code propagate.
+    """
+    fn = getattr(module, function, None)
+    if not callable(fn):
+        raise ContractViolation(f"{module.__name__.split('.')[-1]}.py has no function {function}()")
+    args = copy.deepcopy(list(args))
+    kwargs = copy.deepcopy(dict(kwargs))
+    rng = _swap_rng(function, args, kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        value = fn(*args, **kwargs)
+        if function in GENERATOR_FUNCTIONS:
+            if not hasattr(value, "__iter__"):
+                raise ContractViolation(f"{function}() must yield batches, got {type(value).__name__}")
+            value = [tuple(item) if isinstance(item, (tuple, list)) else item for item in value]
+        seconds = time.perf_counter() - start
+    return {
+        "value": value,
+        "args": tuple(_unswap(args, rng)),
+        "kwargs": _unswap(kwargs, rng),
+        "rng_state": rng.bit_generator.state if rng is not None else None,
+        "warnings": [f"{w.category.__name__}: {w.message}"[:MAX_MESSAGE] for w in caught[:20]],
+        "seconds": seconds,
+    }
+
+
+def describe_exception(exc: BaseException) -> dict:
+    """Type, message and innermost graded-file location of a student exception."""
+    location = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if os.path.basename(frame.filename) in GRADED_FILES:
+            location = f"{os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}"
+    message = str(exc)
+    if isinstance(exc, SyntaxError) and exc.filename:
+        location = f"{os.path.basename(exc.filename)}:{exc.lineno}"
+        message = exc.msg
+    return {
+        "type": type(exc).__name__,
+        "message": message[:MAX_MESSAGE],
+        "location": location,
+        "not_implemented": isinstance(exc, NotImplementedError),
+    }

@@ -1,0 +1,154 @@
+"""What a test holds instead of student code: a `Submission` that forwards each
+contract call to a backend, and the typed outcomes of such a call.
+
+A test only ever passes plain data (arrays, dicts and lists of them, numbers,
+strings, None) and gets plain data back, so the backend can run the student's
+code in this process (``nnkit.local``) or in a sandboxed worker
+(``nnkit.sandbox``) without any test changing.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from nnkit.contract import FUNCTIONS, SIGNATURES
+
+
+class StudentError(Exception):
+    """The student's function raised an exception.
+
+    Attributes: ``function`` (contract name), ``exc_type`` (the exception's
+    class name), ``message`` (its text) and ``location`` ("file.py:LINE in
+    name", the innermost frame of a graded file, or "").
+    """
+
+    def __init__(self, function: str, exc_type: str, message: str, location: str = ""):
+        self.function = function
+        self.exc_type = exc_type
+        self.message = message
+        self.location = location
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """One line for the student."""
+        where = f" (at {self.location})" if self.location else ""
+        return f"your {self.function}() raised {self.exc_type}: {self.message}{where}"
+
+
+class NotImplementedYet(StudentError):
+    """The student's function still raises NotImplementedError."""
+
+    def describe(self) -> str:
+        return f"{self.function}() is not implemented yet"
+
+
+class StudentTimeout(Exception):
+    """A call into student code ran past its time limit; its process was killed."""
+
+    def __init__(self, function: str, seconds: float):
+        self.function = function
+        self.seconds = seconds
+        super().__init__(
+            f"your {function}() did not return within {seconds:g} s and was stopped "
+            "(an infinite loop, or work far slower than needed?)"
+        )
+
+
+class StudentCrash(Exception):
+    """The process running student code died during a call (exit, signal, memory)."""
+
+    def __init__(self, function: str, detail: str):
+        self.function = function
+        self.detail = detail
+        super().__init__(f"the process running your code stopped during {function}(): {detail}")
+
+
+class GraderError(Exception):
+    """The grading machinery itself failed. The test scores zero (fail closed)."""
+
+
+@dataclass
+class CallResult:
+    """Everything a test can observe about one call into student code."""
+
+    value: Any
+    """The return value (a generator's items as a list)."""
+    args: tuple = ()
+    """The positional arguments as the callee left them (to check mutation)."""
+    kwargs: dict = field(default_factory=dict)
+    """The keyword arguments as the callee left them."""
+    rng_state: dict | None = None
+    """``bit_generator.state`` of the rng built from the seed argument, after the call."""
+    warnings: list[str] = field(default_factory=list)
+    """Warnings the call emitted, as "Category: message"."""
+    seconds: float = 0.0
+    """Wall-clock time of the call in the student's process."""
+
+
+class Backend(Protocol):
+    """Runs contract functions of one submission."""
+
+    tier: str
+
+    def call(self, part: str | None, function: str, args: tuple, kwargs: dict,
+             timeout: float | None = None) -> CallResult:
+        """Call ``function`` with the configuration used to test ``part`` (None: end to end)."""
+
+    def close(self) -> None:
+        """Stop every process the backend started."""
+
+
+def check_plain(value: Any, path: str = "argument") -> None:
+    """Raise TypeError unless ``value`` is plain data a process boundary can carry."""
+    if value is None or isinstance(value, (bool, str, numbers.Number, np.generic)):
+        return
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise TypeError(f"{path}: object arrays cannot cross to the student's process")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            check_plain(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{path}: dict keys must be strings, got {key!r}")
+            check_plain(item, f"{path}[{key!r}]")
+        return
+    raise TypeError(f"{path}: {type(value).__name__} cannot cross to the student's process")
+
+
+class Submission:
+    """The student's code as tests see it: ``submission.softmax(z)`` returns the
+    value; ``submission.call("sgd_step", params, grads, lr)`` returns the whole
+    CallResult. A numpy Generator argument is passed as its int seed."""
+
+    def __init__(self, backend: Backend, part: str | None, timeout: float | None = None):
+        self._backend = backend
+        self.part = part
+        self.timeout = timeout
+
+    @property
+    def tier(self) -> str:
+        """Isolation tier of the backend."""
+        return self._backend.tier
+
+    def call(self, function: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> CallResult:
+        """Call a contract function; raise StudentError & co. on failure."""
+        if function not in FUNCTIONS:
+            raise GraderError(f"{function!r} is not a contract function")
+        if len(args) > len(SIGNATURES[function]):
+            raise GraderError(f"{function}() takes at most {len(SIGNATURES[function])} arguments")
+        check_plain(args, "args")
+        check_plain(kwargs, "kwargs")
+        return self._backend.call(self.part, function, tuple(args), dict(kwargs),
+                                  timeout if timeout is not None else self.timeout)
+
+    def __getattr__(self, name: str):
+        if name in FUNCTIONS:
+            return lambda *args, **kwargs: self.call(name, *args, **kwargs).value
+        raise AttributeError(name)

@@ -1,0 +1,397 @@
+"""Run student code in a sandboxed worker process, never beside the assertions.
+
+Tiers, strongest first (``detect_tier``):
+
+- ``bwrap``: the grader runs as root and bubblewrap works. The worker gets its
+  own mount, PID, network, IPC and UTS namespaces; its file system holds only
+  the system libraries, the Python runtime, NumPy, the worker's own modules
+  and the staged package of the configuration under test (read-only), plus
+  an empty /tmp; it runs as the unprivileged user ``nobody``; when bwrap
+  goes, the whole namespace goes.
+- ``setuid``: root without bubblewrap. The worker runs as ``nobody`` in its
+  own session with the rlimits below, so it cannot signal or write to the
+  grader; it still sees the file system.
+- ``rlimits``: not root. The worker runs as the grader's user in its own
+  session, in a private temp folder, with the rlimits below. It could read
+  files the grader's user can read; reports say so.
+
+Every tier: address-space, CPU-time, process-count, file-size and open-file
+limits; BLAS pinned to one thread; output captured up to a cap and never
+read as results; on timeout, crash or close the process tree is killed (the
+grader process is a child subreaper, so even processes that detach with
+setsid are found and killed).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+import nnkit
+from nnkit import transport
+from nnkit.local import raise_student_error
+from nnkit.proxy import CallResult, GraderError, StudentCrash, StudentError, StudentTimeout
+
+NOBODY = 65534
+OUTPUT_CAP = 64 * 1024
+KIT_DIR = Path(nnkit.__file__).resolve().parent
+WORKER_MODULES = ("__init__.py", "contract.py", "invoke.py", "transport.py", "worker.py")
+"""The kit's modules the worker imports (standard library and numpy only)."""
+DEFAULT_LIMITS = {
+    "call_timeout": 10.0,
+    "memory_bytes": 3 << 30,
+    "cpu_seconds": 600,
+    "processes": 64,
+    "file_bytes": 16 << 20,
+    "open_files": 256,
+}
+BLAS_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                             "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+BOOTSTRAP = (
+    "import sys; sys.path[:0] = sys.argv[4].split(':'); "
+    "from nnkit.worker import main; main(sys.argv[1:4])"
+)
+TIER_DESCRIPTIONS = {
+    "bwrap": "bwrap: namespaces (mount, pid, net, ipc), user nobody, rlimits",
+    "setuid": "setuid: user nobody, own session, rlimits (no namespaces: bubblewrap unavailable)",
+    "rlimits": "rlimits: own session, rlimits, private temp folder (same user as the grader: not root)",
+    "none (in-process)": "none: student code ran in the grading process (benchmark only)",
+}
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process (Linux); True on success."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def kill_tree(pid: int | None = None, *, include_self: bool = False) -> int:
+    """SIGKILL every descendant of ``pid`` (default: this process); return how many."""
+    try:
+        root = psutil.Process(pid)
+        victims = root.children(recursive=True) + ([root] if include_self else [])
+    except psutil.NoSuchProcess:
+        return 0
+    for proc in victims:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(victims, timeout=5)
+    return len(victims)
+
+
+def _bwrap_works() -> bool:
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return False
+    try:
+        probe = subprocess.run(
+            [bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--proc", "/proc",
+             "--dev", "/dev", "--die-with-parent", "/bin/true"],
+            capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def _world_executable(path: Path) -> bool:
+    """Could ``nobody`` run this file (o+x on it and every folder above it)?"""
+    path = Path(path).resolve()
+    checks = [(p, 0o001) for p in path.parents] + [(path, 0o005)]
+    return all(p.stat().st_mode & bits == bits for p, bits in checks)
+
+
+def detect_tier(requested: str | None = None) -> str:
+    """The strongest tier this machine allows (or ``requested``, if it is allowed)."""
+    is_root = os.geteuid() == 0
+    available = ["rlimits"]
+    if is_root and _world_executable(_python_paths()["executable"]):
+        available.insert(0, "setuid")
+    if is_root and shutil.which("setpriv") and _bwrap_works():
+        available.insert(0, "bwrap")
+    if requested in (None, "auto"):
+        return available[0]
+    if requested not in available:
+        raise GraderError(f"isolation tier {requested!r} is not available here (available: {available})")
+    return requested
+
+
+def _python_paths() -> dict[str, Path]:
+    """Where the interpreter, its standard library and NumPy live."""
+    import numpy
+
+    numpy_dir = Path(numpy.__file__).resolve().parent
+    return {
+        "executable": Path(os.path.realpath(sys.executable)),
+        "base_prefix": Path(sys.base_prefix).resolve(),
+        "numpy": numpy_dir,
+        "numpy_libs": numpy_dir.parent / "numpy.libs",
+    }
+
+
+def _bwrap_command(root: Path, workdir: Path, fds: tuple[int, int]) -> list[str]:
+    paths = _python_paths()
+    cmd = ["bwrap", "--die-with-parent", "--new-session",
+           "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+           "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    made: set[str] = set()
+
+    def bind(source: Path, dest: str) -> None:
+        # bwrap creates missing parents as 0700, which nobody could not enter.
+        for parent in reversed(Path(dest).parents[:-1]):
+            if str(parent) not in made:
+                made.add(str(parent))
+                cmd.extend(["--perms", "0755", "--dir", str(parent)])
+        cmd.extend(["--ro-bind", str(source), dest])
+
+    for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            cmd += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            bind(path, str(path))
+    cmd += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    base = paths["base_prefix"]
+    if not str(base).startswith("/usr/"):
+        bind(base, str(base))
+    if not str(paths["executable"]).startswith(("/usr/", str(base) + "/")):
+        bind(paths["executable"], str(paths["executable"]))
+    bind(paths["numpy"], "/sandbox/site/numpy")
+    if paths["numpy_libs"].is_dir():
+        bind(paths["numpy_libs"], "/sandbox/site/numpy.libs")
+    for name in WORKER_MODULES:
+        bind(KIT_DIR / name, f"/sandbox/kit/nnkit/{name}")
+    bind(root, "/sandbox/sub")
+    cmd += ["--chdir", "/tmp", "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin"]
+    for key, value in BLAS_ENV.items():
+        cmd += ["--setenv", key, value]
+    cmd += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
+            str(paths["executable"]), "-I", "-S", "-c", BOOTSTRAP,
+            str(fds[0]), str(fds[1]), "/sandbox/sub", "/sandbox/sub:/sandbox/kit:/sandbox/site"]
+    return cmd
+
+
+def _plain_command(root: Path, site: Path, fds: tuple[int, int]) -> list[str]:
+    paths = _python_paths()
+    return [str(paths["executable"]), "-I", "-S", "-c", BOOTSTRAP,
+            str(fds[0]), str(fds[1]), str(root), f"{root}:{site}"]
+
+
+def _plain_site(workdir: Path) -> Path:
+    """A folder holding only NumPy and the worker's modules, for tiers without bwrap."""
+    paths = _python_paths()
+    site = workdir / "site"
+    (site / "nnkit").mkdir(parents=True, exist_ok=True)
+    for name in WORKER_MODULES:
+        shutil.copyfile(KIT_DIR / name, site / "nnkit" / name)
+    for key, name in (("numpy", "numpy"), ("numpy_libs", "numpy.libs")):
+        if paths[key].is_dir() and not (site / name).exists():
+            (site / name).symlink_to(paths[key])
+    for path in [site, *site.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    return site
+
+
+def _limits_preexec(limits: dict, *, drop_to_nobody: bool):
+    def apply():
+        os.setsid()
+        resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"],) * 2)
+        resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 5))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"],) * 2)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"],) * 2)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if drop_to_nobody:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"],) * 2)
+    return apply
+
+
+class Worker:
+    """One sandboxed worker process serving one staged configuration."""
+
+    def __init__(self, root: Path, tier: str, limits: dict, workdir: Path):
+        self.root = Path(root)
+        self.tier = tier
+        self.limits = limits
+        self.workdir = workdir
+        self.output = bytearray()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        out_r, out_w = os.pipe()
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.workdir), "LANG": "C.UTF-8", **BLAS_ENV}
+        if self.tier == "bwrap":
+            cmd = _bwrap_command(self.root, self.workdir, (req_r, resp_w))
+            preexec = _limits_preexec(self.limits, drop_to_nobody=False)
+        else:
+            site = _plain_site(self.workdir)
+            cmd = _plain_command(self.root, site, (req_r, resp_w))
+            preexec = _limits_preexec(self.limits, drop_to_nobody=self.tier == "setuid")
+        scratch = self.workdir / "tmp"
+        scratch.mkdir(exist_ok=True)
+        scratch.chmod(0o777)
+        try:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(req_r, resp_w),
+                cwd=scratch, env=env | {"TMPDIR": str(scratch)}, preexec_fn=preexec, close_fds=True)
+        except OSError as exc:
+            raise GraderError(f"could not start the worker ({self.tier}): {exc}") from None
+        finally:
+            for fd in (req_r, resp_w, out_w):
+                os.close(fd)
+        self.request_fd, self.response_fd = req_w, resp_r
+        self._drain = threading.Thread(target=self._drain_output, args=(out_r,), daemon=True)
+        self._drain.start()
+
+    def _drain_output(self, fd: int) -> None:
+        with os.fdopen(fd, "rb", buffering=0) as pipe:
+            while True:
+                chunk = pipe.read(1 << 16)
+                if not chunk:
+                    return
+                if len(self.output) < OUTPUT_CAP:
+                    self.output += chunk[: OUTPUT_CAP - len(self.output)]
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def call(self, function: str, args, kwargs, timeout: float) -> dict:
+        if not self.alive:
+            self.start()
+        try:
+            transport.send(self.request_fd, {"op": "call", "function": function, "args": args, "kwargs": kwargs})
+            return transport.receive(self.response_fd, timeout=timeout)
+        except transport.Timeout:
+            self.stop()
+            raise StudentTimeout(function, timeout) from None
+        except (transport.PeerClosed, BrokenPipeError):
+            reason = self._exit_reason()
+            self.stop()
+            raise StudentCrash(function, reason) from None
+        except transport.TransportError as exc:
+            self.stop()
+            raise StudentCrash(function, f"it sent a malformed answer ({exc})") from None
+
+    def _exit_reason(self) -> str:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "it closed its channel"
+        if code < 0:
+            name = signal.Signals(-code).name
+            why = {"SIGXCPU": "CPU time limit reached", "SIGXFSZ": "file size limit reached",
+                   "SIGKILL": "killed (memory or process limit?)", "SIGSEGV": "segmentation fault"}
+            return f"{name}: {why.get(name, 'terminated by a signal')}"
+        return f"the process exited with code {code} (sys.exit or os._exit in your code?)"
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        for fd in (self.request_fd, self.response_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        kill_tree(self.proc.pid, include_self=True)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+
+
+class SandboxBackend:
+    """Backend running each configuration in its own sandboxed worker."""
+
+    def __init__(self, roots: dict, spec: dict):
+        self.roots = {part: Path(root) for part, root in roots.items()}
+        self.limits = {**DEFAULT_LIMITS, **spec.get("limits", {})}
+        self.tier = detect_tier(spec.get("tier"))
+        self.workdir = Path(tempfile.mkdtemp(prefix="nnkit-worker-"))
+        self.workdir.chmod(0o755)
+        become_subreaper()
+        self.workers: dict = {}
+
+    def _worker(self, part) -> Worker:
+        root = self.roots.get(part, self.roots.get(None))
+        if root is None:
+            raise GraderError(f"no staged package for part {part!r}")
+        key = str(root)
+        if key not in self.workers:
+            self.workers[key] = Worker(root, self.tier, self.limits, self.workdir)
+        return self.workers[key]
+
+    def call(self, part, function, args, kwargs, timeout=None) -> CallResult:
+        timeout = float(timeout or self.limits["call_timeout"])
+        worker = self._worker(part)
+        start = time.perf_counter()
+        try:
+            answer = worker.call(function, args, kwargs, timeout)
+        finally:
+            if not worker.alive:
+                self._reap_orphans()
+        seconds = time.perf_counter() - start
+        if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
+            raise StudentCrash(function, "it sent a malformed answer")
+        if not answer["ok"]:
+            error = answer.get("error")
+            if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+                raise StudentCrash(function, "it sent a malformed error")
+            if error.get("type") == "ContractViolation":
+                raise StudentError(function, "ContractViolation", error["message"])
+            raise_student_error(function, {"type": str(error.get("type", "Exception")), **error})
+        result = _call_result(function, answer.get("result"))
+        result.seconds = seconds  # measured here: the worker's own clock is the student's to tamper with
+        return result
+
+    def _reap_orphans(self) -> None:
+        """Kill processes that detached from a worker that is gone (they re-parented to us)."""
+        live = {w.proc.pid for w in self.workers.values() if w.alive}
+        for child in psutil.Process().children():
+            if child.pid not in live:
+                kill_tree(child.pid, include_self=True)
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+        kill_tree()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _call_result(function: str, result) -> CallResult:
+    fields = {"value", "args", "kwargs", "rng_state", "warnings", "seconds"}
+    if not isinstance(result, dict) or set(result) != fields:
+        raise StudentCrash(function, "it sent a malformed answer")
+    if not isinstance(result["args"], tuple) or not isinstance(result["kwargs"], dict):
+        raise StudentCrash(function, "it sent a malformed answer")
+    warnings = result["warnings"]
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise StudentCrash(function, "it sent malformed warnings")
+    seconds = result["seconds"]
+    if not isinstance(seconds, (int, float)):
+        raise StudentCrash(function, "it sent a malformed duration")
+    return CallResult(value=result["value"], args=result["args"], kwargs=result["kwargs"],
+                      rng_state=result["rng_state"], warnings=warnings, seconds=float(seconds))

@@ -1,0 +1,187 @@
+"""Pickle-free messages between the grader and the student's worker process.
+
+A message is a tree of JSON values, tuples, string-keyed dicts, numpy arrays
+and numpy scalars. On the wire:
+
+    8-byte big-endian header length | header (UTF-8 JSON) | raw array bytes...
+
+The header holds the tree, with each array replaced by {"__array__": i} and
+described in a list of {"dtype", "shape"}; the raw bytes of the arrays follow
+in order. Only the dtypes in DTYPES cross, within MAX_ARRAY_BYTES each and
+MAX_TOTAL_BYTES in all. The reader rebuilds plain ``np.ndarray``s and accepts
+nothing else: nothing received is ever unpickled or evaluated.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import time
+
+import numpy as np
+
+DTYPES = frozenset({"|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f4", "<f8"})
+"""Array dtypes (numpy ``dtype.str``) allowed to cross."""
+MAX_HEADER_BYTES = 16 << 20
+MAX_ARRAY_BYTES = 1 << 30
+MAX_TOTAL_BYTES = 1 << 30
+MAX_DEPTH = 32
+MAX_NODES = 200_000
+
+
+class TransportError(Exception):
+    """A message is malformed, too large, of a forbidden type, or did not arrive in time."""
+
+
+class PeerClosed(TransportError):
+    """The other side closed its end (the process exited)."""
+
+
+class Timeout(TransportError):
+    """No complete message arrived before the deadline."""
+
+
+# ------------------------------------------------------------------ encode
+
+def encode(tree) -> list[bytes | memoryview]:
+    """Encode a message; return the buffers to write, in order."""
+    arrays: list[np.ndarray] = []
+    nodes = [0]
+
+    def enc(value, depth):
+        nodes[0] += 1
+        if depth > MAX_DEPTH or nodes[0] > MAX_NODES:
+            raise TransportError("message too deeply nested or too large")
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float):
+            return value if math.isfinite(value) else {"__float__": repr(value)}
+        if isinstance(value, (np.ndarray, np.generic)):
+            arr = np.asarray(value)
+            if arr.dtype.str not in DTYPES:
+                raise TransportError(f"arrays of dtype {arr.dtype} cannot cross")
+            arrays.append(np.ascontiguousarray(arr))
+            return {"__array__": len(arrays) - 1, "scalar": isinstance(value, np.generic)}
+        if isinstance(value, tuple):
+            return {"__tuple__": [enc(v, depth + 1) for v in value]}
+        if isinstance(value, list):
+            return [enc(v, depth + 1) for v in value]
+        if isinstance(value, dict):
+            if not all(isinstance(k, str) for k in value):
+                raise TransportError("dict keys must be strings")
+            return {"__dict__": {k: enc(v, depth + 1) for k, v in value.items()}}
+        raise TransportError(f"values of type {type(value).__name__} cannot cross")
+
+    body = enc(tree, 0)
+    specs = [{"dtype": a.dtype.str, "shape": list(a.shape)} for a in arrays]
+    total = sum(a.nbytes for a in arrays)
+    if total > MAX_TOTAL_BYTES or any(a.nbytes > MAX_ARRAY_BYTES for a in arrays):
+        raise TransportError(f"message of {total} bytes exceeds the size cap")
+    header = json.dumps({"body": body, "arrays": specs}, allow_nan=False).encode()
+    if len(header) > MAX_HEADER_BYTES:
+        raise TransportError("message header exceeds the size cap")
+    buffers: list[bytes | memoryview] = [len(header).to_bytes(8, "big"), header]
+    buffers += [memoryview(a).cast("B") for a in arrays if a.nbytes]
+    return buffers
+
+
+def send(fd: int, tree) -> None:
+    """Write one message to a file descriptor."""
+    for buf in encode(tree):
+        view = memoryview(buf)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+
+
+# ------------------------------------------------------------------ decode
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytearray:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Timeout("timed out")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                raise Timeout("timed out")
+        chunk = os.readv(fd, [view[got:got + (1 << 24)]])
+        if chunk == 0:
+            raise PeerClosed("peer closed the channel")
+        got += chunk
+    return buf
+
+
+def _spec_nbytes(spec) -> tuple[np.dtype, tuple[int, ...], int]:
+    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape"}:
+        raise TransportError("malformed array description")
+    if spec["dtype"] not in DTYPES:
+        raise TransportError(f"forbidden dtype {spec['dtype']!r}")
+    shape = spec["shape"]
+    if not isinstance(shape, list) or len(shape) > 32 or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s for s in shape):
+        raise TransportError("malformed array shape")
+    dtype = np.dtype(spec["dtype"])
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if nbytes > MAX_ARRAY_BYTES:
+        raise TransportError("array exceeds the size cap")
+    return dtype, tuple(shape), nbytes
+
+
+def receive(fd: int, timeout: float | None = None):
+    """Read one message; raise Timeout, PeerClosed or TransportError."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    length = int.from_bytes(_read_exact(fd, 8, deadline), "big")
+    if length > MAX_HEADER_BYTES:
+        raise TransportError("header exceeds the size cap")
+    try:
+        header = json.loads(bytes(_read_exact(fd, length, deadline)), parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TransportError(f"malformed header: {exc}") from None
+    if not isinstance(header, dict) or set(header) != {"body", "arrays"} or not isinstance(header["arrays"], list):
+        raise TransportError("malformed header")
+    specs = [_spec_nbytes(s) for s in header["arrays"]]
+    if sum(n for _, _, n in specs) > MAX_TOTAL_BYTES:
+        raise TransportError("message exceeds the size cap")
+    arrays = []
+    for dtype, shape, nbytes in specs:
+        raw = _read_exact(fd, nbytes, deadline) if nbytes else bytearray()
+        arrays.append(np.frombuffer(raw, dtype=dtype).reshape(shape) if nbytes else np.zeros(shape, dtype))
+    return _decode(header["body"], arrays, 0)
+
+
+def _no_constant(name):
+    raise ValueError(f"bare {name} is not allowed")
+
+
+def _decode(node, arrays, depth):
+    if depth > MAX_DEPTH:
+        raise TransportError("message too deeply nested")
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if isinstance(node, list):
+        return [_decode(v, arrays, depth + 1) for v in node]
+    if isinstance(node, dict) and len(node) in (1, 2):
+        if "__array__" in node:
+            index = node["__array__"]
+            if not isinstance(index, int) or not 0 <= index < len(arrays) or set(node) != {"__array__", "scalar"}:
+                raise TransportError("malformed array reference")
+            arr = arrays[index]
+            if node["scalar"] is True:
+                if arr.shape != ():
+                    raise TransportError("malformed scalar")
+                return arr[()]
+            return arr
+        if set(node) == {"__tuple__"} and isinstance(node["__tuple__"], list):
+            return tuple(_decode(v, arrays, depth + 1) for v in node["__tuple__"])
+        if set(node) == {"__dict__"} and isinstance(node["__dict__"], dict):
+            return {str(k): _decode(v, arrays, depth + 1) for k, v in node["__dict__"].items()}
+        if set(node) == {"__float__"} and node["__float__"] in ("nan", "inf", "-inf"):
+            return float(node["__float__"])
+    raise TransportError("malformed message node")

@@ -1,0 +1,79 @@
+"""The worker: the only process that runs student code.
+
+Started by nnkit.sandbox as
+
+    python -I -S -c "<bootstrap>" REQUEST_FD RESPONSE_FD ROOT
+
+with ROOT holding the staged ``scratchnet`` package of one configuration. It
+reads requests {"op": "call", "function", "args", "kwargs"} and answers
+{"ok": True, "result": {...}} or {"ok": False, "error": {...}} through
+nnkit.transport. It imports only numpy, the standard library and the staged
+package. Whatever the student's code prints goes to this process's
+stdout/stderr, which the grader caps and never reads as results.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+
+def _load(modules: dict, dotted: str):
+    if dotted not in modules:
+        modules[dotted] = importlib.import_module(dotted)
+    return modules[dotted]
+
+
+def serve(request_fd: int, response_fd: int, root: str) -> None:
+    """Answer requests until the grader closes the channel."""
+    from nnkit import transport
+    from nnkit.invoke import ContractViolation, describe_exception, invoke, module_name
+
+    modules: dict = {}
+    while True:
+        try:
+            request = transport.receive(request_fd)
+        except transport.PeerClosed:
+            return
+        op = request.get("op") if isinstance(request, dict) else None
+        if op == "ping":
+            transport.send(response_fd, {"ok": True, "result": {"uid": os.getuid(), "pid": os.getpid()}})
+            continue
+        if op != "call":
+            transport.send(response_fd, {"ok": False, "error": {"type": "GraderError", "message": f"bad op {op!r}"}})
+            continue
+        function = request["function"]
+        filename = module_name(function).split(".")[-1] + ".py"
+        try:
+            if not os.path.isfile(os.path.join(root, "scratchnet", filename)):
+                raise ContractViolation(f"{filename} was not found in your submission")
+            module = _load(modules, module_name(function))
+            answer = {"ok": True, "result": invoke(module, function, request["args"], request["kwargs"])}
+        except ContractViolation as exc:
+            answer = {"ok": False, "error": {"type": "ContractViolation", "message": str(exc),
+                                             "location": "", "not_implemented": False}}
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt included: they are the student's
+            answer = {"ok": False, "error": describe_exception(exc)}
+        try:
+            buffers = transport.encode(answer)
+        except transport.TransportError as exc:
+            buffers = transport.encode({"ok": False, "error": {
+                "type": "ContractViolation", "location": "", "not_implemented": False,
+                "message": f"{function}() returned something that is not plain data ({exc})"}})
+        for buf in buffers:
+            view = memoryview(buf)
+            while view:
+                view = view[os.write(response_fd, view):]
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    request_fd, response_fd, root = int(argv[0]), int(argv[1]), argv[2]
+    sys.path.insert(0, root)
+    import numpy  # noqa: F401  (imported before any student code runs)
+
+    serve(request_fd, response_fd, root)
+
+
+if __name__ == "__main__":
+    main()
