@@ -52,18 +52,21 @@ def _unswap(values, rng):
     return [None if v is rng else v for v in values]
 
 
-def invoke(module, function: str, args: tuple, kwargs: dict) -> dict:
+def invoke(module, function: str, args: tuple, kwargs: dict, keep_args=None, *, copy_args=True) -> dict:
     """Call ``module.<function>`` on copies of the arguments.
 
     Returns a dict with "value", "args", "kwargs" (the arguments as the
     callee left them; the rng replaced by None), "rng_state", "warnings" and
-    "seconds". Exceptions of the student's code propagate.
+    "seconds". With ``keep_args`` (positions), the other arguments and the
+    keyword arguments come back as None and {}. Exceptions of the student's
+    code propagate.
     """
     fn = getattr(module, function, None)
     if not callable(fn):
         raise ContractViolation(f"{module.__name__.split('.')[-1]}.py has no function {function}()")
-    args = copy.deepcopy(list(args))
-    kwargs = copy.deepcopy(dict(kwargs))
+    # Copies, so the caller's arrays stay as they were (the worker's are fresh already).
+    args = copy.deepcopy(list(args)) if copy_args else list(args)
+    kwargs = copy.deepcopy(dict(kwargs)) if copy_args else dict(kwargs)
     rng = _swap_rng(function, args, kwargs)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -74,10 +77,14 @@ def invoke(module, function: str, args: tuple, kwargs: dict) -> dict:
                 raise ContractViolation(f"{function}() must yield batches, got {type(value).__name__}")
             value = [tuple(item) if isinstance(item, (tuple, list)) else item for item in value]
         seconds = time.perf_counter() - start
+    args_after, kwargs_after = _unswap(args, rng), _unswap(kwargs, rng)
+    if keep_args is not None:
+        args_after = [a if i in keep_args else None for i, a in enumerate(args_after)]
+        kwargs_after = {}
     return {
         "value": value,
-        "args": tuple(_unswap(args, rng)),
-        "kwargs": _unswap(kwargs, rng),
+        "args": tuple(args_after),
+        "kwargs": kwargs_after,
         "rng_state": rng.bit_generator.state if rng is not None else None,
         "warnings": [f"{w.category.__name__}: {w.message}"[:MAX_MESSAGE] for w in caught[:20]],
         "seconds": seconds,

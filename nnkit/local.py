@@ -67,10 +67,10 @@ class LocalBackend:
                 raise_student_error(function, describe_exception(exc))
         return self._modules[key]
 
-    def call(self, part, function, args, kwargs, timeout=None) -> CallResult:
+    def call(self, part, function, args, kwargs, timeout=None, keep_args=None) -> CallResult:
         module = self._module(part, function)
         try:
-            out = invoke(module, function, args, kwargs)
+            out = invoke(module, function, args, kwargs, keep_args)
         except ContractViolation as exc:
             raise StudentError(function, "ContractViolation", str(exc)) from None
         except Exception as exc:

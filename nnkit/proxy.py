@@ -94,8 +94,12 @@ class Backend(Protocol):
     tier: str
 
     def call(self, part: str | None, function: str, args: tuple, kwargs: dict,
-             timeout: float | None = None) -> CallResult:
-        """Call ``function`` with the configuration used to test ``part`` (None: end to end)."""
+             timeout: float | None = None, keep_args: tuple | None = None) -> CallResult:
+        """Call ``function`` with the configuration used to test ``part`` (None: end to end).
+
+        ``keep_args``: positions of the arguments to send back after the
+        call (default: all of them, and the keyword arguments too).
+        """
 
     def close(self) -> None:
         """Stop every process the backend started."""
@@ -137,8 +141,14 @@ class Submission:
         """Isolation tier of the backend."""
         return self._backend.tier
 
-    def call(self, function: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> CallResult:
-        """Call a contract function; raise StudentError & co. on failure."""
+    def call(self, function: str, *args: Any, timeout: float | None = None,
+             keep_args: tuple | None = None, **kwargs: Any) -> CallResult:
+        """Call a contract function; raise StudentError & co. on failure.
+
+        ``timeout`` overrides the grader's per-call limit; ``keep_args`` lists
+        the positions of the arguments worth sending back (large inputs need
+        not make the round trip).
+        """
         if function not in FUNCTIONS:
             raise GraderError(f"{function!r} is not a contract function")
         if len(args) > len(SIGNATURES[function]):
@@ -146,7 +156,7 @@ class Submission:
         check_plain(args, "args")
         check_plain(kwargs, "kwargs")
         return self._backend.call(self.part, function, tuple(args), dict(kwargs),
-                                  timeout if timeout is not None else self.timeout)
+                                  timeout if timeout is not None else self.timeout, keep_args)
 
     def __getattr__(self, name: str):
         if name in FUNCTIONS:

@@ -278,11 +278,13 @@ class Worker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def call(self, function: str, args, kwargs, timeout: float) -> dict:
+    def call(self, function: str, args, kwargs, timeout: float, keep_args=None) -> dict:
         if not self.alive:
             self.start()
+        request = {"op": "call", "function": function, "args": args, "kwargs": kwargs,
+                   "keep_args": None if keep_args is None else [int(i) for i in keep_args]}
         try:
-            transport.send(self.request_fd, {"op": "call", "function": function, "args": args, "kwargs": kwargs})
+            transport.send(self.request_fd, request)
             return transport.receive(self.response_fd, timeout=timeout)
         except transport.Timeout:
             self.stop()
@@ -344,12 +346,12 @@ class SandboxBackend:
             self.workers[key] = Worker(root, self.tier, self.limits, self.workdir)
         return self.workers[key]
 
-    def call(self, part, function, args, kwargs, timeout=None) -> CallResult:
+    def call(self, part, function, args, kwargs, timeout=None, keep_args=None) -> CallResult:
         timeout = float(timeout or self.limits["call_timeout"])
         worker = self._worker(part)
         start = time.perf_counter()
         try:
-            answer = worker.call(function, args, kwargs, timeout)
+            answer = worker.call(function, args, kwargs, timeout, keep_args)
         finally:
             if not worker.alive:
                 self._reap_orphans()

@@ -48,7 +48,8 @@ def serve(request_fd: int, response_fd: int, root: str) -> None:
             if not os.path.isfile(os.path.join(root, "scratchnet", filename)):
                 raise ContractViolation(f"{filename} was not found in your submission")
             module = _load(modules, module_name(function))
-            answer = {"ok": True, "result": invoke(module, function, request["args"], request["kwargs"])}
+            answer = {"ok": True, "result": invoke(module, function, request["args"], request["kwargs"],
+                                                         request.get("keep_args"), copy_args=False)}
         except ContractViolation as exc:
             answer = {"ok": False, "error": {"type": "ContractViolation", "message": str(exc),
                                              "location": "", "not_implemented": False}}

@@ -1,0 +1,158 @@
+"""Typed grading results: one model serves results.json, grades.csv,
+feedback.md and the class report."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from nnkit.contract import PARTS
+
+CSV_COLUMNS = ["submission", "score", "max_score", *PARTS, "status",
+               "tier", "seconds", "tests_passed", "tests_total"]
+"""Columns of grades.csv, in order (the first eight are fixed by the course)."""
+
+
+@dataclass
+class TestResult:
+    """The outcome of one test for one submission."""
+
+    name: str
+    """Test name as pytest shows it (e.g. "test_softmax_rows_sum_to_one[relu]")."""
+    part: str
+    """Graded part: activations, forward, backward or training."""
+    suite: str
+    """"public" or "hidden"."""
+    max_score: float
+    """Points the test is worth."""
+    passed: bool
+    """Whether it passed."""
+    kind: str = "passed"
+    """passed, failed, not-implemented, timeout, crash, grader-error or not-run."""
+    output: str = ""
+    """Message for the student (empty when passed)."""
+    seconds: float = 0.0
+    """Wall-clock time of the test."""
+
+    @property
+    def score(self) -> float:
+        """Points earned: all or nothing."""
+        return self.max_score if self.passed else 0.0
+
+
+@dataclass
+class SubmissionResult:
+    """Everything the grader found about one submission."""
+
+    submission: str
+    """Folder name or zip stem."""
+    tests: list[TestResult] = field(default_factory=list)
+    """One entry per test of both suites, in collection order."""
+    problems: list[str] = field(default_factory=list)
+    """Short reasons that make the status (empty: ok)."""
+    notes: list[str] = field(default_factory=list)
+    """Longer remarks for the student (duplicates, refused files, ...)."""
+    tier: str = ""
+    """Isolation tier the student's code ran under."""
+    seconds: float = 0.0
+    """Wall-clock time to grade this submission."""
+
+    @property
+    def score(self) -> float:
+        return float(sum(t.score for t in self.tests))
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(t.max_score for t in self.tests))
+
+    def part_score(self, part: str) -> float:
+        """Points earned in one part."""
+        return float(sum(t.score for t in self.tests if t.part == part))
+
+    def part_max(self, part: str) -> float:
+        return float(sum(t.max_score for t in self.tests if t.part == part))
+
+    @property
+    def status(self) -> str:
+        """"ok", or the reasons grading was not clean, joined by "; "."""
+        return "; ".join(self.problems) if self.problems else "ok"
+
+    def csv_row(self) -> dict:
+        """One row of grades.csv (see CSV_COLUMNS)."""
+        row = {"submission": self.submission, "score": _num(self.score), "max_score": _num(self.max_score)}
+        row |= {part: _num(self.part_score(part)) for part in PARTS}
+        row |= {"status": self.status, "tier": self.tier, "seconds": f"{self.seconds:.1f}",
+                "tests_passed": sum(t.passed for t in self.tests), "tests_total": len(self.tests)}
+        return row
+
+    def to_gradescope(self, visibility: dict[str, str]) -> dict:
+        """Gradescope's results.json: score, execution_time, output, tests."""
+        lines = [f"Score: {_num(self.score)} / {_num(self.max_score)}."]
+        lines += [f"{part}: {_num(self.part_score(part))} / {_num(self.part_max(part))}" for part in PARTS]
+        lines += self.notes
+        lines.append(f"Isolation: {self.tier}.")
+        return {
+            "score": self.score,
+            "execution_time": int(round(self.seconds)),
+            "output": "\n".join(lines),
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
+            "tests": [
+                {
+                    "name": f"{t.part}: {t.name}",
+                    "score": t.score,
+                    "max_score": t.max_score,
+                    "status": "passed" if t.passed else "failed",
+                    "output": t.output,
+                    "visibility": visibility.get(t.suite, "visible"),
+                    "tags": [t.part, t.suite],
+                }
+                for t in self.tests
+            ],
+        }
+
+    def feedback_markdown(self) -> str:
+        """feedback.md: what the student reads first."""
+        out = [f"# Feedback for {self.submission}", "",
+               f"**Score: {_num(self.score)} / {_num(self.max_score)}**", "",
+               "| Part | Points | Tests passed |", "|---|---|---|"]
+        for part in PARTS:
+            tests = [t for t in self.tests if t.part == part]
+            out.append(f"| {part} | {_num(self.part_score(part))} / {_num(self.part_max(part))} "
+                       f"| {sum(t.passed for t in tests)} / {len(tests)} |")
+        if self.notes:
+            out += ["", "## About your files", ""] + [f"- {n}" for n in self.notes]
+        for part in PARTS:
+            failed = [t for t in self.tests if t.part == part and not t.passed]
+            if not failed:
+                continue
+            out += ["", f"## {part}", ""]
+            for t in failed:
+                out.append(f"- **{t.name}** ({_num(t.max_score)} pt, {t.suite}): {t.output}")
+        out += ["", f"_Your code ran in an isolated sandbox ({self.tier})._", ""]
+        return "\n".join(out)
+
+    def to_json(self) -> dict:
+        """Everything, for the class report and regrading comparisons."""
+        data = asdict(self)
+        data |= {"score": self.score, "max_score": self.max_score, "status": self.status}
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SubmissionResult":
+        tests = [TestResult(**t) for t in data.get("tests", [])]
+        keep = {k: data[k] for k in ("submission", "problems", "notes", "tier", "seconds") if k in data}
+        return cls(tests=tests, **keep)
+
+
+def _num(x: float) -> str:
+    """Points as text: 12 rather than 12.0, 2.5 as it is."""
+    return f"{x:g}"
+
+
+def write_submission(result: SubmissionResult, folder: Path, visibility: dict[str, str]) -> None:
+    """Write results.json (Gradescope), feedback.md and result.json (full) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(result.to_gradescope(visibility), indent=2) + "\n")
+    (folder / "feedback.md").write_text(result.feedback_markdown())
+    (folder / "result.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")

@@ -1,0 +1,316 @@
+"""Grading submissions: one, or a whole folder in parallel.
+
+For each submission: collect the four files into a private folder, stage one
+package per part (nnkit.stage), then run the public and hidden suites in a
+separate pytest process (``python -I``, plugin autoloading off, the kit's own
+ini and rootdir). That process makes the assertions; the student's code runs
+only in sandboxed workers it starts (nnkit.sandbox). Results are assembled
+here after that process and every process below it are gone. If the test
+process dies mid-run (a hostile submission may kill it in the weakest tier),
+the test it was running scores zero and the rest are run again, within the
+submission's time budget.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nnkit import mnist_reference
+from nnkit.config import AssignmentConfig, ROOT
+from nnkit.results import CSV_COLUMNS, SubmissionResult, TestResult, write_submission
+from nnkit.sandbox import BLAS_ENV, TIER_DESCRIPTIONS, detect_tier, kill_tree
+from nnkit.stage import stage
+from nnkit.submission import SubmissionError, collect, submission_name
+
+PYTEST_INI = """[pytest]
+addopts = -p no:cacheprovider
+console_output_style = classic
+"""
+
+
+@dataclass
+class Grader:
+    """Everything needed to grade, prepared once per batch."""
+
+    config: AssignmentConfig
+    secret: str
+    reference_pkg: Path
+    tests_dir: Path
+    cache_dir: Path
+    backend: str = "sandbox"
+    """"sandbox" (always, for real grading) or "local" (in-process, overhead benchmark only)."""
+    tier: str | None = None
+    """Requested isolation tier (None: the strongest available)."""
+    suites: tuple[str, ...] = ("public", "hidden")
+    manifest: list[dict] = field(default_factory=list)
+    mnist: dict = field(default_factory=dict)
+
+    def prepare(self) -> "Grader":
+        """Detect the tier, cache the MNIST reference, collect the test manifest."""
+        if self.backend == "sandbox":
+            self.tier = detect_tier(self.tier)
+        else:
+            self.tier = "none (in-process)"
+        seed = mnist_reference.mnist_seed(self.secret)
+        self.mnist = {"seed": seed, **mnist_reference.ensure(
+            self.cache_dir, self.reference_pkg, self.config.mnist, seed)}
+        self.manifest = collect_manifest(self)
+        return self
+
+    @property
+    def tier_description(self) -> str:
+        return TIER_DESCRIPTIONS.get(self.tier, self.tier or "")
+
+    def visibility(self) -> dict[str, str]:
+        g = self.config.grading
+        return {"public": g.public_visibility, "hidden": g.hidden_visibility}
+
+
+def _pytest_command(grader: Grader, spec_path: Path, ini: Path, targets: list[str], extra=()) -> list[str]:
+    kit = str(ROOT)
+    return [sys.executable, "-I", "-c",
+            f"import sys; sys.path.insert(0, {kit!r}); import pytest; "
+            "sys.exit(pytest.main(sys.argv[1:]))",
+            "-c", str(ini), "--rootdir", str(grader.tests_dir), "--confcutdir", str(grader.tests_dir),
+            "-p", "nnkit.harness", "--grading-spec", str(spec_path), "-q", *extra, *targets]
+
+
+def _pytest_env() -> dict:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
+           "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg", **BLAS_ENV}
+    return env
+
+
+def _targets(grader: Grader) -> list[str]:
+    return [str(grader.tests_dir / s) for s in grader.suites if (grader.tests_dir / s).is_dir()]
+
+
+def collect_manifest(grader: Grader) -> list[dict]:
+    """Every test of the suites with its part, points and suite, in collection order."""
+    with tempfile.TemporaryDirectory(prefix="nnkit-collect-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "pytest.ini").write_text(PYTEST_INI)
+        out = tmp / "manifest.json"
+        spec = tmp / "spec.json"
+        spec.write_text(json.dumps({"backend": "local", "roots": {}, "manifest": str(out)}))
+        cmd = _pytest_command(grader, spec, tmp / "pytest.ini", _targets(grader), ["--collect-only"])
+        done = subprocess.run(cmd, capture_output=True, text=True, env=_pytest_env(), cwd=tmp)
+        if done.returncode != 0 or not out.is_file():
+            raise RuntimeError(f"collecting the test suites failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        return json.loads(out.read_text())
+
+
+def _read_records(path: Path) -> tuple[dict, list[str]]:
+    records, started = {}, []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if "started" in item:
+                started.append(item["started"])
+            else:
+                records[item["nodeid"]] = item
+    return records, started
+
+
+def _world_readable(path: Path) -> None:
+    for p in [path, *path.rglob("*")]:
+        if not p.is_symlink():
+            p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def grade_one(grader: Grader, entry: Path, out_dir: Path | None = None) -> SubmissionResult:
+    """Grade one submission (folder or zip); write its files into ``out_dir`` when given."""
+    started = time.monotonic()
+    name = submission_name(entry)
+    result = SubmissionResult(submission=name, tier=grader.tier_description)
+    tmp = Path(tempfile.mkdtemp(prefix="nnkit-grade-"))
+    try:
+        try:
+            collected = collect(entry, tmp / "files", max_bytes=grader.config.grading.max_file_bytes)
+        except SubmissionError as exc:
+            result.problems.append(str(exc).split(" (")[0])
+            result.notes.append(f"the submission could not be read: {exc}")
+            result.tests = [_not_run(t, f"not run: the submission could not be read ({exc})")
+                            for t in grader.manifest]
+        else:
+            result.problems += collected.problems
+            result.notes += collected.notes
+            roots = stage(collected.files, grader.reference_pkg, tmp / "stage")
+            _world_readable(tmp / "stage")
+            (tmp / "stage").chmod(0o755)
+            tmp.chmod(0o755)
+            result.tests, extra = _run_suites(grader, tmp, roots)
+            result.problems += extra
+        kinds = [t.kind for t in result.tests]
+        for kind, label in (("timeout", "timeout"), ("crash", "crashed"), ("grader-error", "grader error")):
+            count = kinds.count(kind)
+            if count:
+                result.problems.append(f"{label} in {count} test{'s' if count > 1 else ''}")
+        if kinds and all(k == "not-implemented" for k in kinds):
+            result.problems.append("not implemented")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.seconds = time.monotonic() - started
+    if out_dir is not None:
+        write_submission(result, Path(out_dir) / name, grader.visibility())
+    return result
+
+
+def _not_run(test: dict, why: str, kind: str = "not-run") -> TestResult:
+    return TestResult(name=test["name"], part=test["part"], suite=test["suite"],
+                      max_score=test["points"], passed=False, kind=kind, output=why)
+
+
+def _run_suites(grader: Grader, tmp: Path, roots: dict) -> tuple[list[TestResult], list[str]]:
+    records_path = tmp / "records.jsonl"
+    spec_path = tmp / "spec.json"
+    (tmp / "pytest.ini").write_text(PYTEST_INI)
+    g = grader.config.grading
+    spec = {
+        "backend": grader.backend, "tier": grader.tier if grader.backend == "sandbox" else None,
+        "roots": {k: str(v) for k, v in roots.items()}, "reference": str(grader.reference_pkg.parent),
+        "secret": grader.secret, "results": str(records_path), "mnist": grader.mnist,
+        "limits": {"call_timeout": g.call_timeout},
+    }
+    spec_path.write_text(json.dumps(spec))
+    spec_path.chmod(0o600)
+    deadline = time.monotonic() + g.submission_budget
+    wanted = [t["nodeid"] for t in grader.manifest]
+    interrupted: dict[str, str] = {}
+    problems = []
+    for _ in range(5):
+        records, _ = _read_records(records_path)
+        remaining = [n for n in wanted if n not in records and n not in interrupted]
+        if not remaining:
+            break
+        targets = _targets(grader) if len(remaining) == len(wanted) else remaining
+        log = open(tmp / "pytest.log", "ab")
+        proc = subprocess.Popen(_pytest_command(grader, spec_path, tmp / "pytest.ini", targets),
+                                stdout=log, stderr=subprocess.STDOUT, env=_pytest_env(), cwd=tmp,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            problems.append("time budget exhausted")
+        finally:
+            kill_tree(proc.pid, include_self=True)
+            proc.wait()
+            log.close()
+        records, started = _read_records(records_path)
+        if problems:
+            break
+        for nodeid in reversed(started):
+            if nodeid not in records and nodeid not in interrupted:
+                interrupted[nodeid] = ("the test process was killed while this test ran "
+                                       "(by your code?); the test scores zero")
+                break
+        else:
+            if proc.returncode not in (0, 1):
+                problems.append("grader error")
+                break
+    records, _ = _read_records(records_path)
+    tests = []
+    for t in grader.manifest:
+        r = records.get(t["nodeid"])
+        if r is not None:
+            tests.append(TestResult(name=t["name"], part=t["part"], suite=t["suite"], max_score=t["points"],
+                                    passed=bool(r["passed"]), kind=r["kind"], output=r["output"],
+                                    seconds=float(r["seconds"])))
+        elif t["nodeid"] in interrupted:
+            tests.append(_not_run(t, interrupted[t["nodeid"]], kind="crash"))
+        elif "time budget exhausted" in problems:
+            tests.append(_not_run(t, f"not run: the submission's time budget of "
+                                     f"{g.submission_budget:g} s ran out", kind="timeout"))
+        else:
+            tests.append(_not_run(t, "not run: grader error (this is not your fault)", kind="grader-error"))
+    return tests, problems
+
+
+def find_entries(folder: Path) -> tuple[list[Path], list[str]]:
+    """Submissions in a folder (sub-folders and .zip files) and the names of what was skipped."""
+    entries, skipped = [], []
+    for path in sorted(Path(folder).iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.is_symlink():
+            skipped.append(f"{path.name} (symlink)")
+        elif path.is_dir() or path.suffix.lower() == ".zip":
+            entries.append(path)
+        else:
+            skipped.append(f"{path.name} (not a folder or .zip)")
+    return entries, skipped
+
+
+def grade_folder(grader: Grader, submissions: Path, out: Path, *, jobs: int = 1,
+                 only: str | None = None, progress: bool = True) -> list[SubmissionResult]:
+    """Grade every entry of ``submissions`` into ``out``; return the results of this run."""
+    entries, skipped = find_entries(submissions)
+    if only is not None:
+        entries = [e for e in entries if submission_name(e) == only]
+        if not entries:
+            raise FileNotFoundError(f"no submission named {only!r} in {submissions}")
+    for item in skipped:
+        print(f"skipped {item}", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    results: list[SubmissionResult] = []
+    bar = _progress(len(entries), progress)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(grade_one, grader, entry, out): entry for entry in entries}
+        for future in as_completed(futures):
+            result = future.result()
+            results.append(result)
+            if bar is not None:
+                bar.set_postfix_str(f"{result.submission}: {result.score:g}/{result.max_score:g}")
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    names = {submission_name(e) for e in find_entries(submissions)[0]}
+    write_gradebook(out, names)
+    return sorted(results, key=lambda r: r.submission)
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="grading", unit="submission", file=sys.stderr)
+
+
+def load_results(out: Path, names: set[str] | None = None) -> list[SubmissionResult]:
+    """Every result.json under ``out`` (restricted to ``names`` when given), sorted by name."""
+    results = []
+    for path in sorted(Path(out).glob("*/result.json")):
+        if names is None or path.parent.name in names:
+            results.append(SubmissionResult.from_json(json.loads(path.read_text())))
+    return results
+
+
+def write_gradebook(out: Path, names: set[str] | None = None) -> Path:
+    """grades.csv and report.html from the results in ``out``."""
+    results = load_results(out, names)
+    path = out / "grades.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for r in results:
+            writer.writerow(r.csv_row())
+    try:
+        from nnkit import report
+    except ImportError:  # the report module is optional in stripped-down copies
+        return path
+    report.write_report(results, out)
+    return path
