@@ -1,0 +1,43 @@
+"""The kit's command line: ``python -m nnkit <command> [options]``.
+
+Each command is a function ``main(argv) -> int`` in some module; this file
+only picks it. To add a command, add an entry to COMMANDS.
+"""
+import importlib
+import sys
+
+COMMANDS = {
+    "bench": ("nnkit.bench:main", "time the reference trainer against scikit-learn's MLPClassifier"),
+    "release": ("nnkit.release:main", "build student_template/ and the student and solution releases"),
+    "grade": ("nnkit.grade:main", "grade a folder of submissions into a gradebook, feedback and a report"),
+    "bench-grade": ("nnkit.bench_grade:main", "seconds per submission, sandboxed vs in-process"),
+}
+"""Command name -> ("module:function" called with the remaining arguments, one-line help)."""
+
+
+def usage():
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: python -m nnkit <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in sorted(COMMANDS.items())]
+    lines += ["", "python -m nnkit <command> --help describes a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Run the command named by argv[0] with the rest of argv; returns its exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"unknown command {name!r}: expected one of {', '.join(sorted(COMMANDS))}\n", file=sys.stderr)
+        print(usage(), file=sys.stderr)
+        return 2
+    module_name, function_name = COMMANDS[name][0].split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    return function(rest) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
