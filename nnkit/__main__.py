@@ -11,6 +11,7 @@ COMMANDS = {
     "release": ("nnkit.release:main", "build student_template/ and the student and solution releases"),
     "grade": ("nnkit.grade:main", "grade a folder of submissions into a gradebook, feedback and a report"),
     "bench-grade": ("nnkit.bench_grade:main", "seconds per submission, sandboxed vs in-process"),
+    "run-autograder": ("nnkit.run_autograder:main", "Gradescope entry point: grade /autograder/submission"),
 }
 """Command name -> ("module:function" called with the remaining arguments, one-line help)."""
 

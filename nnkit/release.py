@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import io
+import os
 import shutil
 import sys
 import zipfile
@@ -68,10 +69,12 @@ RELEASE_INPUTS = {
 }
 """Single files of the student and solution releases: release path -> source."""
 
-ZIP_FOLDERS = {"student": "nn-from-scratch", "solution": "nn-from-scratch-solution"}
+ZIP_FOLDERS = {"student": "nn-from-scratch", "solution": "nn-from-scratch-solution", "autograder": ""}
 """Top folder of each release's zip (what unzipping creates)."""
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+EXECUTABLES = frozenset({"setup.sh", "run_autograder"})
+"""Release files that keep their executable bit (Gradescope runs them)."""
 """Timestamp of every zip entry (the earliest a zip can hold), for byte-identical rebuilds."""
 
 GENERIC_TEST_NAMES = frozenset({"__init__.py", "conftest.py"})
@@ -254,6 +257,7 @@ class LeakPolicy:
 POLICIES = {
     "student": LeakPolicy(solution_lines=True, hidden_test_names=True, course_secret=True, markers=True),
     "solution": LeakPolicy(solution_lines=False, hidden_test_names=True, course_secret=True, markers=True),
+    "autograder": LeakPolicy(solution_lines=False, hidden_test_names=False, course_secret=False, markers=False),
 }
 """The leak policy of each release kind."""
 
@@ -401,10 +405,12 @@ def zip_bytes(files: Mapping[str, bytes], folder: str) -> bytes:
     (.gz) are stored, everything else deflated.
     """
     buffer = io.BytesIO()
+    prefix = f"{folder}/" if folder else ""
     with zipfile.ZipFile(buffer, "w") as archive:
         for name in sorted(files):
-            info = zipfile.ZipInfo(f"{folder}/{name}", date_time=ZIP_DATE_TIME)
-            info.external_attr = 0o100644 << 16  # regular file, rw-r--r--
+            info = zipfile.ZipInfo(f"{prefix}{name}", date_time=ZIP_DATE_TIME)
+            mode = 0o755 if name in EXECUTABLES else 0o644
+            info.external_attr = (0o100000 | mode) << 16  # regular file
             info.create_system = 3  # Unix, so that the mode above is honoured
             info.compress_type = zipfile.ZIP_STORED if name.endswith(".gz") else zipfile.ZIP_DEFLATED
             archive.writestr(info, files[name])
@@ -414,11 +420,12 @@ def zip_bytes(files: Mapping[str, bytes], folder: str) -> bytes:
 def zip_entries(data: bytes, folder: str) -> Files:
     """The files of a zip made by ``zip_bytes``; raises ReleaseError on anything else in it."""
     files: Files = {}
+    prefix = f"{folder}/" if folder else ""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
             mode = info.external_attr >> 16
             parts = Path(info.filename).parts
-            if not info.filename.startswith(f"{folder}/") or info.is_dir():
+            if not info.filename.startswith(prefix) or info.is_dir():
                 raise ReleaseError(f"zip entry {info.filename!r} is not a file under {folder}/")
             if (mode & 0o170000) != 0o100000:
                 raise ReleaseError(f"zip entry {info.filename!r} is not a regular file (mode {mode:o})")
@@ -426,7 +433,7 @@ def zip_entries(data: bytes, folder: str) -> Files:
                 raise ReleaseError(f"zip entry {info.filename!r} is a cache file")
             if info.date_time != ZIP_DATE_TIME:
                 raise ReleaseError(f"zip entry {info.filename!r} has timestamp {info.date_time}")
-            files[info.filename[len(folder) + 1:]] = archive.read(info)
+            files[info.filename[len(prefix):]] = archive.read(info)
     return files
 
 
@@ -457,10 +464,26 @@ def self_check(kind: str, tree: Path) -> None:
     The reference must get full marks and the student template zero; a
     release that fails this is not zipped.
     """
-    # TODO: grade `tree` with the grading engine once it exists: the
-    # "solution" package must score the maximum of config.toml and the
-    # "student" template 0; raise ReleaseError naming the tests otherwise.
-    return None
+    from nnkit.grade import build_grader
+    from nnkit.runner import grade_one
+
+    cfg = load_config()
+    grader = build_grader()
+    if kind == "autograder":
+        check_autograder(tree)
+        return
+    expectations = [(tree / cfg.package, "the solution package", cfg.max_score)]
+    if kind == "student":
+        expectations = [(tree / cfg.package, "the student template", 0.0),
+                        (SOLUTIONS_DIR / cfg.package, "the reference", cfg.max_score)]
+    for package, label, wanted in expectations:
+        result = grade_one(grader, package)
+        if result.score != wanted or result.max_score != cfg.max_score:
+            wrong = [t.name for t in result.tests if t.passed != (wanted > 0)]
+            raise ReleaseError(
+                f"self-check of the {kind} release: {label} scored {result.score:g}/{result.max_score:g}, "
+                f"expected {wanted:g}/{cfg.max_score:g} (status {result.status}; tests: {', '.join(wrong[:8])})")
+        print(f"self-check: {label} scores {result.score:g}/{result.max_score:g} as it should")
 
 
 def _replace_tree(files: Mapping[str, bytes], out_dir: Path, package: str) -> None:
@@ -510,7 +533,7 @@ def publish(
     if leaks:
         raise LeakError(f"{kind} release", leaks)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    _replace_tree(files, out_dir, load_config().package)
+    _replace_tree(files, out_dir, "nnkit" if kind == "autograder" else load_config().package)
     written = tree_files(out_dir, "")
     if written != dict(files):
         raise ReleaseError(f"{_display(out_dir)} does not hold what was written")
@@ -634,9 +657,66 @@ def build_solution(out_dir: Path = DIST_DIR / "solution") -> Release:
     return publish("solution", solution_files(), out_dir)
 
 
+def autograder_files() -> Files:
+    """The Gradescope autograder: setup.sh and run_autograder at the root, then
+    the kit's grader, both suites, the reference, the configuration (course
+    secret included) and the data, laid out as in this repository."""
+    cfg = load_config()
+    files: Files = {}
+    gradescope = ROOT / "autograder" / "gradescope"
+    for name in ("setup.sh", "run_autograder", "requirements.txt"):
+        files[name] = _read(gradescope / name, name)
+    for path in sorted((ROOT / "nnkit").iterdir()):
+        if path.suffix in (".py", ".json"):
+            files[f"nnkit/{path.name}"] = path.read_bytes()
+    files.update(tree_files(ROOT / "autograder" / "tests", "autograder/tests"))
+    files["autograder/config.toml"] = _read(ROOT / "autograder" / "config.toml", "autograder/config.toml")
+    for path in _package_sources(SOLUTIONS_DIR, cfg):
+        files[f"solutions/{cfg.package}/{path.name}"] = path.read_bytes()
+    files["assignments/nn-from-scratch/config.toml"] = _read(CONFIG_PATH, "assignments/nn-from-scratch/config.toml")
+    for name in MNIST_FILES:
+        files[f"data/mnist/{name}"] = _read(MNIST_DIR / name, f"data/mnist/{name}")
+    return dict(sorted(files.items()))
+
+
+def check_autograder(tree: Path, *, python: str | None = None) -> None:
+    """Run the written autograder like Gradescope would, in temporary roots
+    standing in for /autograder: the reference must get full marks, the
+    template zero, and both results.json must be valid."""
+    import json
+    import subprocess
+    import tempfile
+
+    from nnkit.gradescope import validate_results
+
+    cfg = load_config()
+    cases = [(SOLUTIONS_DIR / cfg.package, cfg.max_score, "the reference"),
+             (TEMPLATE_DIR / cfg.package, 0.0, "the student template")]
+    for package, wanted, label in cases:
+        with tempfile.TemporaryDirectory(prefix="nnkit-autograder-") as root:
+            root = Path(root)
+            shutil.copytree(tree, root / "source")
+            (root / "submission").mkdir()
+            for part, filename in cfg.files.items():
+                shutil.copyfile(package / filename, root / "submission" / filename)
+            env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": python or sys.executable}
+            env.pop("PYTHONPATH", None)
+            done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env,
+                                  capture_output=True, text=True)
+            results = root / "results" / "results.json"
+            if not results.is_file():
+                raise ReleaseError(f"autograder self-check: no results.json for {label}:\n{done.stderr[-2000:]}")
+            data = json.loads(results.read_text())
+            validate_results(data)
+            if data["score"] != wanted:
+                raise ReleaseError(f"autograder self-check: {label} scored {data['score']:g}, expected {wanted:g}")
+            print(f"self-check: run_autograder gives {label} {data['score']:g}/{cfg.max_score:g}; "
+                  "results.json is valid")
+
+
 def build_autograder(out_dir: Path = DIST_DIR / "autograder") -> Release:
-    """The autograder zip (not written yet)."""
-    raise NotImplementedError("autograder release: see issue")
+    """dist/autograder/ and dist/autograder.zip for Gradescope."""
+    return publish("autograder", autograder_files(), out_dir)
 
 
 BUILDERS: dict[str, Callable[[Path], Release]] = {
