@@ -17,6 +17,8 @@ CSV_COLUMNS = ["submission", "score", "max_score", *PARTS, "status",
 class TestResult:
     """The outcome of one test for one submission."""
 
+    __test__ = False  # a result, not a pytest test class
+
     name: str
     """Test name as pytest shows it (e.g. "test_softmax_rows_sum_to_one[relu]")."""
     part: str

@@ -10,10 +10,17 @@ Tiers, strongest first (``detect_tier``):
   goes, the whole namespace goes.
 - ``setuid``: root without bubblewrap. The worker runs as ``nobody`` in its
   own session with the rlimits below, so it cannot signal or write to the
-  grader; it still sees the file system.
+  grader.
 - ``rlimits``: not root. The worker runs as the grader's user in its own
-  session, in a private temp folder, with the rlimits below. It could read
-  files the grader's user can read; reports say so.
+  session, in a private temp folder, with the rlimits below (run as root,
+  it also loses every capability, so it cannot raise its own limits).
+
+Without namespaces, the ``setuid`` and ``rlimits`` workers are confined with
+Landlock where the kernel has it (Linux 5.13 and later; ``landlock_abi``):
+they read only the runtime they need and the staged package, write only
+their scratch folder, and with newer kernels open no TCP connection
+(ABI 4) and signal no process outside their own tree (ABI 6). Without
+Landlock they see the file system as their user does; reports say so.
 
 Every tier: address-space, CPU-time, process-count, file-size and open-file
 limits; BLAS pinned to one thread; output captured up to a cap and never
@@ -39,6 +46,7 @@ import psutil
 
 import nnkit
 from nnkit import transport
+from nnkit.invoke import module_name
 from nnkit.local import raise_student_error
 from nnkit.proxy import CallResult, GraderError, StudentCrash, StudentError, StudentTimeout
 
@@ -61,14 +69,8 @@ BOOTSTRAP = (
     "import sys; sys.path[:0] = sys.argv[4].split(':'); "
     "from nnkit.worker import main; main(sys.argv[1:4])"
 )
-TIER_DESCRIPTIONS = {
-    "bwrap": "bwrap: namespaces (mount, pid, net, ipc), user nobody, rlimits",
-    "setuid": "setuid: user nobody, own session, rlimits (no namespaces: bubblewrap unavailable)",
-    "rlimits": "rlimits: own session, rlimits, private temp folder (same user as the grader: not root)",
-    "none (in-process)": "none: student code ran in the grading process (benchmark only)",
-}
-
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_NO_NEW_PRIVS = 38
 
 
 def become_subreaper() -> bool:
@@ -80,20 +82,158 @@ def become_subreaper() -> bool:
         return False
 
 
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def kill_tree(pid: int | None = None, *, include_self: bool = False) -> int:
-    """SIGKILL every descendant of ``pid`` (default: this process); return how many."""
+    """SIGKILL every descendant of ``pid`` (default: this process), and ``pid``
+    itself with ``include_self``; return how many processes were killed.
+
+    ``pid`` is stopped first and killed last, so it starts nothing new and
+    nothing below it is orphaned out of reach; the descendants are listed
+    again until none is left, so processes forked while the others died are
+    caught too.
+    """
     try:
         root = psutil.Process(pid)
-        victims = root.children(recursive=True) + ([root] if include_self else [])
-    except psutil.NoSuchProcess:
+        if include_self:
+            root.suspend()
+    except psutil.Error:
         return 0
-    for proc in victims:
+    killed = 0
+    for _ in range(100):
         try:
-            proc.kill()
+            victims = [p for p in root.children(recursive=True) if _alive(p)]
         except psutil.Error:
+            break
+        if not victims:
+            break
+        for proc in victims:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        killed += len(victims)
+        psutil.wait_procs(victims, timeout=2)
+    if include_self:
+        try:
+            root.kill()
+            root.wait(timeout=5)
+            killed += 1
+        except (psutil.Error, psutil.TimeoutExpired):
             pass
-    psutil.wait_procs(victims, timeout=5)
-    return len(victims)
+    return killed
+
+
+# ------------------------------------------------------------------ Landlock
+# The three syscalls have the same numbers on every architecture.
+_LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446
+_LANDLOCK_RULE_PATH_BENEATH = 1
+_FS_READ = 0b1101
+"""Landlock rights EXECUTE | READ_FILE | READ_DIR."""
+_FS_FILE_RIGHTS = 0b111 | (1 << 14) | (1 << 15)
+"""The rights that apply to a file (not a folder): EXECUTE, WRITE_FILE, READ_FILE, TRUNCATE, IOCTL_DEV."""
+SYSTEM_READ = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",
+               "/dev/zero", "/dev/urandom", "/dev/random")
+"""What a worker outside bwrap may read besides Python, NumPy and its package."""
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version; 0 when it has none."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        abi = libc.syscall(ctypes.c_long(_LANDLOCK_CREATE_RULESET), None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    except (OSError, AttributeError):
+        return 0
+    return max(int(abi), 0)
+
+
+def landlock_ruleset(read: list, write: list) -> int | None:
+    """A Landlock ruleset (its fd) allowing reads under ``read`` and everything under ``write``.
+
+    The rest of the file system is denied, and so are TCP (ABI 4) and
+    signals and abstract sockets to processes outside the restricted tree
+    (ABI 6). Paths that do not exist are skipped. None without Landlock.
+    """
+    abi = landlock_abi()
+    if abi < 1:
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    # Every right the ABI knows: 13 in v1, then REFER (v2), TRUNCATE (v3), IOCTL_DEV (v5).
+    all_fs = (1 << (13 + (abi >= 2) + (abi >= 3) + (abi >= 5))) - 1
+    attr = _RulesetAttr(all_fs, 0b11 if abi >= 4 else 0, 0b11 if abi >= 6 else 0)
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    fd = libc.syscall(ctypes.c_long(_LANDLOCK_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(size),
+                      ctypes.c_uint32(0))
+    if fd < 0:
+        raise GraderError(f"could not create a Landlock ruleset: {os.strerror(ctypes.get_errno())}")
+    try:
+        for paths, rights in ((read, _FS_READ), (write, all_fs)):
+            for path in map(str, paths):
+                try:
+                    parent = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                try:
+                    allowed = rights if os.path.isdir(path) else rights & _FS_FILE_RIGHTS
+                    rule = _PathBeneath(allowed, parent)
+                    if libc.syscall(ctypes.c_long(_LANDLOCK_ADD_RULE), ctypes.c_int(fd),
+                                    ctypes.c_int(_LANDLOCK_RULE_PATH_BENEATH), ctypes.byref(rule),
+                                    ctypes.c_uint32(0)) != 0:
+                        raise GraderError(f"could not add {path} to the Landlock ruleset: "
+                                          f"{os.strerror(ctypes.get_errno())}")
+                finally:
+                    os.close(parent)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _landlock_restrictor(fd: int):
+    """A function that confines the calling process to ruleset ``fd`` (for preexec_fn).
+
+    The libc functions are looked up here, before the fork.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    prctl, syscall = libc.prctl, libc.syscall
+
+    def restrict():
+        if prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
+                syscall(ctypes.c_long(_LANDLOCK_RESTRICT_SELF), ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
+            raise OSError(ctypes.get_errno(), "could not apply the Landlock ruleset")
+    return restrict
+
+
+def _describe_tiers() -> dict[str, str]:
+    abi = landlock_abi()
+    confined = (f"Landlock ABI {abi}: reads only the runtime and its package, writes only its scratch folder"
+                + (", no TCP" if abi >= 4 else "") + (", signals only its own processes" if abi >= 6 else "")
+                if abi else "no Landlock: sees the file system as its user does")
+    return {
+        "bwrap": "bwrap: namespaces (mount, pid, net, ipc), user nobody, rlimits",
+        "setuid": f"setuid: user nobody, own session, rlimits, {confined} (bubblewrap unavailable)",
+        "rlimits": f"rlimits: own session, rlimits, private temp folder, {confined} "
+                   "(same user as the grader: not root)",
+        "none (in-process)": "none: student code ran in the grading process (benchmark only)",
+    }
+
+
+TIER_DESCRIPTIONS = _describe_tiers()
 
 
 def _bwrap_works() -> bool:
@@ -123,7 +263,7 @@ def detect_tier(requested: str | None = None) -> str:
     available = ["rlimits"]
     if is_root and _world_executable(_python_paths()["executable"]):
         available.insert(0, "setuid")
-    if is_root and shutil.which("setpriv") and _bwrap_works():
+    if is_root and shutil.which("setpriv") and shutil.which("prlimit") and _bwrap_works():
         available.insert(0, "bwrap")
     if requested in (None, "auto"):
         return available[0]
@@ -145,7 +285,7 @@ def _python_paths() -> dict[str, Path]:
     }
 
 
-def _bwrap_command(root: Path, workdir: Path, fds: tuple[int, int]) -> list[str]:
+def _bwrap_command(root: Path, limits: dict, fds: tuple[int, int]) -> list[str]:
     paths = _python_paths()
     cmd = ["bwrap", "--die-with-parent", "--new-session",
            "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -181,8 +321,11 @@ def _bwrap_command(root: Path, workdir: Path, fds: tuple[int, int]) -> list[str]
     cmd += ["--chdir", "/tmp", "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin"]
     for key, value in BLAS_ENV.items():
         cmd += ["--setenv", key, value]
+    # The process limit is set after the switch to nobody: set before, the switch
+    # would fail whenever other workers (of any submission) already hold that many.
     cmd += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
+            "prlimit", f"--nproc={limits['processes']}",
             str(paths["executable"]), "-I", "-S", "-c", BOOTSTRAP,
             str(fds[0]), str(fds[1]), "/sandbox/sub", "/sandbox/sub:/sandbox/kit:/sandbox/site"]
     return cmd
@@ -190,8 +333,21 @@ def _bwrap_command(root: Path, workdir: Path, fds: tuple[int, int]) -> list[str]
 
 def _plain_command(root: Path, site: Path, fds: tuple[int, int]) -> list[str]:
     paths = _python_paths()
-    return [str(paths["executable"]), "-I", "-S", "-c", BOOTSTRAP,
-            str(fds[0]), str(fds[1]), str(root), f"{root}:{site}"]
+    cmd = [str(paths["executable"]), "-I", "-S", "-c", BOOTSTRAP,
+           str(fds[0]), str(fds[1]), str(root), f"{root}:{site}"]
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        # Still root (the rlimits tier run as root): drop every capability, so the
+        # student's code cannot raise its own limits or act on the machine.
+        cmd = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", *cmd]
+    return cmd
+
+
+def _plain_ruleset(root: Path, site: Path, scratch: Path) -> int | None:
+    """The Landlock ruleset of a worker outside bwrap (None without Landlock)."""
+    paths = _python_paths()
+    read = [*SYSTEM_READ, paths["base_prefix"], paths["executable"], paths["numpy"], paths["numpy_libs"],
+            site, root]
+    return landlock_ruleset(read, [scratch, "/dev/null"])
 
 
 def _plain_site(workdir: Path) -> Path:
@@ -210,7 +366,9 @@ def _plain_site(workdir: Path) -> Path:
     return site
 
 
-def _limits_preexec(limits: dict, *, drop_to_nobody: bool):
+def _limits_preexec(limits: dict, *, drop_to_nobody: bool, nproc: bool = True, landlock_fd: int | None = None):
+    restrict = _landlock_restrictor(landlock_fd) if landlock_fd is not None else None
+
     def apply():
         os.setsid()
         resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"],) * 2)
@@ -218,11 +376,14 @@ def _limits_preexec(limits: dict, *, drop_to_nobody: bool):
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"],) * 2)
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"],) * 2)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if restrict is not None:
+            restrict()
         if drop_to_nobody:
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"],) * 2)
+        if nproc:
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"],) * 2)
     return apply
 
 
@@ -238,28 +399,31 @@ class Worker:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        out_r, out_w = os.pipe()
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.workdir), "LANG": "C.UTF-8", **BLAS_ENV}
-        if self.tier == "bwrap":
-            cmd = _bwrap_command(self.root, self.workdir, (req_r, resp_w))
-            preexec = _limits_preexec(self.limits, drop_to_nobody=False)
-        else:
-            site = _plain_site(self.workdir)
-            cmd = _plain_command(self.root, site, (req_r, resp_w))
-            preexec = _limits_preexec(self.limits, drop_to_nobody=self.tier == "setuid")
         scratch = self.workdir / "tmp"
         scratch.mkdir(exist_ok=True)
         scratch.chmod(0o777)
+        ruleset = None
+        if self.tier != "bwrap":
+            site = _plain_site(self.workdir)
+            ruleset = _plain_ruleset(self.root, site, scratch)
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        out_r, out_w = os.pipe()
+        if self.tier == "bwrap":
+            cmd = _bwrap_command(self.root, self.limits, (req_r, resp_w))
+            preexec = _limits_preexec(self.limits, drop_to_nobody=False, nproc=False)
+        else:
+            cmd = _plain_command(self.root, site, (req_r, resp_w))
+            preexec = _limits_preexec(self.limits, drop_to_nobody=self.tier == "setuid", landlock_fd=ruleset)
         try:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(req_r, resp_w),
                 cwd=scratch, env=env | {"TMPDIR": str(scratch)}, preexec_fn=preexec, close_fds=True)
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             raise GraderError(f"could not start the worker ({self.tier}): {exc}") from None
         finally:
-            for fd in (req_r, resp_w, out_w):
+            for fd in (req_r, resp_w, out_w) + ((ruleset,) if ruleset is not None else ()):
                 os.close(fd)
         self.request_fd, self.response_fd = req_w, resp_r
         self._drain = threading.Thread(target=self._drain_output, args=(out_r,), daemon=True)
@@ -349,6 +513,9 @@ class SandboxBackend:
     def call(self, part, function, args, kwargs, timeout=None, keep_args=None) -> CallResult:
         timeout = float(timeout or self.limits["call_timeout"])
         worker = self._worker(part)
+        filename = module_name(function).split(".")[-1] + ".py"
+        if not (worker.root / "scratchnet" / filename).is_file():
+            raise StudentError(function, "MissingFile", f"{filename} was not found in your submission")
         start = time.perf_counter()
         try:
             answer = worker.call(function, args, kwargs, timeout, keep_args)
