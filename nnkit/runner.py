@@ -53,6 +53,8 @@ class Grader:
     suites: tuple[str, ...] = ("public", "hidden")
     skip_files: tuple[str, ...] = ()
     """Test files left out (e.g. "test_mnist.py" for quick checks of the kit itself)."""
+    secret_files: tuple[Path, ...] = ()
+    """Files holding the course secret (hidden from workers in the setuid tier)."""
     manifest: list[dict] = field(default_factory=list)
     mnist: dict = field(default_factory=dict)
 
@@ -66,7 +68,17 @@ class Grader:
         self.mnist = {"seed": seed, **mnist_reference.ensure(
             self.cache_dir, self.reference_pkg, self.config.mnist, seed)}
         self.manifest = collect_manifest(self)
+        if self.tier == "setuid":
+            self.hide_from_workers()
         return self
+
+    def hide_from_workers(self) -> None:
+        """Without namespaces, workers see the file system as ``nobody``: make the
+        reference, the tests, the course secret and the MNIST cache (test labels)
+        unreadable to other users."""
+        for path in (self.reference_pkg, self.tests_dir, self.cache_dir, *self.secret_files):
+            if path.exists():
+                path.chmod(path.stat().st_mode & ~0o007)
 
     @property
     def tier_description(self) -> str:

@@ -13,3 +13,6 @@ python3 -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install --quiet --upgrade pip
 /autograder/venv/bin/python -m pip install --quiet -r requirements.txt
 /autograder/venv/bin/python -m nnkit run-autograder --prepare
+# Without bubblewrap, student code runs as nobody and sees the file system:
+# keep the reference, the tests, the secret and the MNIST cache from it.
+chmod -R o-rwx /autograder/source/autograder /autograder/source/solutions /autograder/source/build
