@@ -145,3 +145,99 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12))
+
+
+def check_relative_error(actual: Any, expected: np.ndarray, *, what: str, tol: float,
+                         against: str = "the reference", hint: str | None = None) -> float:
+    """Check an array result by its relative_error to ``expected``; return the error.
+
+    The measure of gradient checks: one number for the whole array, so a
+    few tiny entries cannot dominate it. ``against`` names what ``expected``
+    is ("centered finite differences of the loss", ...). Expected values
+    are never printed.
+    """
+    expected = np.asarray(expected)
+    check_array(actual, what=what, shape=expected.shape, dtype=expected.dtype, hint=hint)
+    err = relative_error(actual, expected)
+    if not err <= tol:
+        fail(what, f"a relative error of at most {tol:g} against {against}",
+             f"a relative error of {err:.3g}", hint)
+    return err
+
+
+def numerical_gradients(f, params: dict, eps: float = 1e-6) -> dict:
+    """Centered finite differences of a scalar function of a dict of arrays.
+
+    Inputs:
+    - f: function taking a dict shaped like ``params`` and returning a float.
+    - params: dict of float64 arrays (not modified).
+    - eps: step; the formula's error shrinks like eps**2.
+
+    Returns a dict with the keys and shapes of ``params``: entry i of key k is
+    (f(p + eps e) - f(p - eps e)) / (2 eps), e the unit vector of that entry.
+    """
+    work = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
+    grads = {}
+    for key, array in work.items():
+        flat = array.reshape(-1)  # a view: nudging flat[i] nudges work[key]
+        grad = np.zeros(flat.size)
+        for i in range(flat.size):
+            original = flat[i]
+            flat[i] = original + eps
+            plus = float(f(work))
+            flat[i] = original - eps
+            minus = float(f(work))
+            flat[i] = original
+            grad[i] = (plus - minus) / (2.0 * eps)
+        grads[key] = grad.reshape(array.shape)
+    return grads
+
+
+def scale_factor(actual: Any, expected: Any, rtol: float = 1e-6) -> float | None:
+    """The number c with actual == c * expected (within rtol), or None.
+
+    Lets a test name a likely cause: c == N is a missing 1/N, c == -1 a
+    flipped sign. None when the shapes differ or no single factor fits.
+    """
+    if not (isinstance(actual, np.ndarray) and isinstance(expected, np.ndarray)):
+        return None
+    if actual.shape != expected.shape or actual.dtype.kind != "f" or not np.all(np.isfinite(actual)):
+        return None
+    norm = float(np.vdot(expected, expected))
+    if norm == 0.0:
+        return None
+    c = float(np.vdot(expected, actual)) / norm
+    if np.linalg.norm(actual - c * expected) <= rtol * max(np.linalg.norm(actual), 1e-300):
+        return c
+    return None
+
+
+def first_match(value: Any, candidates: dict, default: str | None = None,
+                rtol: float = 1e-6, atol: float = 1e-9) -> str | None:
+    """The hint of the first candidate that ``value`` equals, else ``default``.
+
+    ``candidates`` maps a hint ("derivative taken at A instead of Z") to the
+    array a function with that mistake would return, so a failure can name
+    the mistake it recognises.
+    """
+    if isinstance(value, np.ndarray):
+        for hint, candidate in candidates.items():
+            candidate = np.asarray(candidate)
+            if (value.shape == candidate.shape and value.dtype.kind in "biuf"
+                    and np.allclose(value, candidate, rtol=rtol, atol=atol)):
+                return hint
+    return default
+
+
+def check_tuple(value: Any, names: tuple[str, ...], *, what: str, hint: str | None = None) -> tuple:
+    """Check that a result is a tuple (or list) of ``len(names)`` items; return it as a tuple.
+
+    ``names`` are the contract's names of the items, e.g. ("probs", "cache"),
+    so a wrong return reads "expected a tuple (probs, cache)".
+    """
+    expected = f"a tuple ({', '.join(names)})"
+    if not isinstance(value, (tuple, list)):
+        fail(what, expected, shape_of(value), hint or f"return {', '.join(names)}")
+    if len(value) != len(names):
+        fail(what, expected, f"{type(value).__name__} of {len(value)} items", hint or f"return {', '.join(names)}")
+    return tuple(value)

@@ -47,9 +47,6 @@ def pytest_configure(config):
     if spec_path:
         _STATE.spec = json.loads(Path(spec_path).read_text())
         _STATE.results_file = _STATE.spec.get("results")
-        reference = _STATE.spec.get("reference")
-        if reference and reference not in sys.path:
-            sys.path.insert(0, reference)
 
 
 def _backend(config):
@@ -143,10 +140,13 @@ def reference():
     """
     if not (_STATE.spec and _STATE.spec.get("reference")):
         raise GraderError("the reference solution is not configured (run hidden tests through the grader)")
-    import importlib
+    from nnkit.local import import_package
 
     names = ("activations", "forward", "backward", "train", "data", "gradcheck")
-    return types.SimpleNamespace(**{n: importlib.import_module(f"scratchnet.{n}") for n in names})
+    try:
+        return types.SimpleNamespace(**import_package(Path(_STATE.spec["reference"]), names))
+    except ImportError as exc:
+        raise GraderError(f"the reference solution could not be imported: {exc}") from None
 
 
 @pytest.fixture(scope="session")

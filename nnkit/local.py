@@ -14,20 +14,48 @@ from nnkit.invoke import ContractViolation, describe_exception, invoke, module_n
 from nnkit.proxy import CallResult, NotImplementedYet, StudentError
 
 
-def _import_fresh(root: Path, dotted: str):
-    """Import ``dotted`` from the scratchnet package under ``root``, forgetting any other copy."""
+def _forget_scratchnet() -> None:
     for name in [m for m in sys.modules if m == "scratchnet" or m.startswith("scratchnet.")]:
         del sys.modules[name]
+
+
+def import_package(root: Path, names) -> dict:
+    """Import ``scratchnet.<name>`` for each name from the package under ``root``
+    only, forgetting any other copy before and after; return name -> module.
+
+    Raises ImportError when a module would come from anywhere else.
+    """
+    root = Path(root).resolve()
+    _forget_scratchnet()
     sys.path.insert(0, str(root))
+    modules = {}
     try:
         importlib.invalidate_caches()
-        module = importlib.import_module(dotted)
+        for name in names:
+            module = importlib.import_module(f"scratchnet.{name}")
+            origin = Path(getattr(module, "__file__", "") or "").resolve()
+            if root not in origin.parents:
+                raise ImportError(f"no scratchnet package in {root} (found {origin} instead)")
+            modules[name] = module
     finally:
         sys.path.remove(str(root))
+        _forget_scratchnet()
+    return modules
+
+
+def _import_in_place(root: Path, dotted: str):
+    """Import ``dotted`` normally (``root`` is on sys.path) and check where it came from."""
+    module = importlib.import_module(dotted)
     origin = Path(getattr(module, "__file__", "") or "").resolve()
-    if root.resolve() not in origin.parents:
+    if root not in origin.parents:
         raise ImportError(f"no scratchnet package in {root} (found {origin} instead)")
     return module
+
+
+def _import_fresh(root: Path, dotted: str):
+    """Import ``dotted`` (e.g. "scratchnet.forward") from the package under ``root`` alone."""
+    name = dotted.split(".", 1)[1]
+    return import_package(root, [name])[name]
 
 
 def raise_student_error(function: str, info: dict):
@@ -40,7 +68,10 @@ class LocalBackend:
     """Runs contract functions in this process.
 
     ``roots`` maps a part (or None for end to end) to a folder holding a
-    ``scratchnet`` package; a single folder serves every part.
+    ``scratchnet`` package; a single folder serves every part. With a single
+    folder (a student's own package) it stays on sys.path, so imports inside
+    functions work as they would for the student; with several (the staged
+    parts of the overhead benchmark) each is imported alone and forgotten.
     """
 
     tier = "none (in-process)"
@@ -50,6 +81,10 @@ class LocalBackend:
             roots = {None: Path(roots)}
         self.roots = {part: Path(root).resolve() for part, root in roots.items()}
         self._modules: dict[tuple, object] = {}
+        self._single = len(set(self.roots.values())) == 1
+        if self._single:
+            _forget_scratchnet()
+            sys.path.insert(0, str(next(iter(self.roots.values()))))
 
     def _root(self, part):
         return self.roots.get(part, self.roots.get(None))
@@ -62,7 +97,8 @@ class LocalBackend:
             if not (root / "scratchnet" / filename).is_file():
                 raise StudentError(function, "MissingFile", f"{filename} was not found in your submission")
             try:
-                self._modules[key] = _import_fresh(root, module_name(function))
+                self._modules[key] = (_import_in_place(root, module_name(function)) if self._single
+                                      else _import_fresh(root, module_name(function)))
             except Exception as exc:  # the student's file does not import
                 raise_student_error(function, describe_exception(exc))
         return self._modules[key]

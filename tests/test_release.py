@@ -243,7 +243,7 @@ def test_student_release_has_no_solution_secret_or_hidden_name(student, student_
 
 def test_zip_is_deterministic(student, tmp_path):
     """Does a rebuild give a byte-identical zip of sorted regular files with a fixed timestamp?"""
-    again = release.build_student(tmp_path / "student")
+    again = release.build_student(tmp_path / "student", check=False)
     assert again.zip_path.read_bytes() == student.zip_path.read_bytes()
     with zipfile.ZipFile(student.zip_path) as archive:
         infos = archive.infolist()

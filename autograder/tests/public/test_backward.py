@@ -1,0 +1,222 @@
+"""Public tests of backward.py: gradients checked against centered finite
+differences of the loss (computed with forward and cross_entropy), exact
+formulas from the docstrings, shapes, untouched inputs, and speed.
+
+In the grader, forward and cross_entropy come from the reference solution
+when backward.py is tested, so a bug in forward.py costs points only once.
+"""
+import numpy as np
+import pytest
+
+from nnkit.checks import (
+    check_array, check_close, check_keys, check_relative_error, check_tuple, check_unmodified, describe_call,
+    fail, numerical_gradients, scale_factor,
+)
+
+pytestmark = pytest.mark.part("backward")
+
+GRAD_TOL = 1e-6
+"""Largest accepted relative error against finite differences (a correct backward gives about 1e-9)."""
+EPS = 1e-6
+"""Step of the centered finite differences."""
+KINK = 1e-3
+"""Smallest |pre-activation| allowed in relu networks, so no difference step crosses the kink at 0."""
+
+
+def random_params(rng, sizes, scale=1.5):
+    """Random weights and non-zero biases, float64."""
+    params = {}
+    for l in range(1, len(sizes)):
+        params[f"W{l}"] = rng.normal(0.0, scale / np.sqrt(sizes[l - 1]), size=(sizes[l - 1], sizes[l]))
+        params[f"b{l}"] = rng.normal(0.0, 0.5, size=sizes[l])
+    return params
+
+
+def one_hot(labels, C):
+    Y = np.zeros((len(labels), C))
+    Y[np.arange(len(labels)), labels] = 1.0
+    return Y
+
+
+def forward(submission, params, X, activation):
+    """forward(params, X, activation), checked enough to test backward with."""
+    what = describe_call(f"forward(params, X, {activation!r}), needed to test backward,", params=params, X=X)
+    probs, cache = check_tuple(submission.forward(params, X, activation), ("probs", "cache"), what=what)
+    L = len(params) // 2
+    check_keys(cache, ["A0"] + [f"{k}{l}" for l in range(1, L + 1) for k in "ZA"], what=what + " cache")
+    return check_array(probs, what=what + " probs", shape=(X.shape[0], params[f"W{L}"].shape[1])), cache
+
+
+def network(submission, rng, sizes, N, activation):
+    """Random params, X and Y, and forward's cache; relu networks are redrawn (up to
+    100 times) until no hidden pre-activation lies within KINK of 0."""
+    for _ in range(100):
+        params, X = random_params(rng, sizes), rng.normal(size=(N, sizes[0]))
+        Y = one_hot(rng.integers(0, sizes[-1], size=N), sizes[-1])
+        _, cache = forward(submission, params, X, activation)
+        hidden = [cache[f"Z{l}"] for l in range(1, len(sizes) - 1)]
+        if activation != "relu" or all(np.min(np.abs(Z)) > KINK for Z in hidden):
+            break
+    return params, X, Y, cache
+
+
+def gradient_hint(key, got, numeric, N, L):
+    """The most likely cause of a wrong gradient for ``key``."""
+    factor = scale_factor(got, numeric)
+    if factor is not None and np.isclose(factor, N):
+        return "missing the 1/N of the mean loss: dZ_L = (probs - Y) / N"
+    if factor is not None and np.isclose(factor, 1.0 / N):
+        return "divided by N twice: dZ_L already carries the 1/N, so linear_backward must not divide again"
+    if factor is not None and np.isclose(factor, -1.0):
+        return "gradient with the wrong sign: dZ_L = (probs - Y) / N, not (Y - probs) / N"
+    if int(key[1:]) == L:
+        return ("the output layer's gradient is wrong: start from softmax_cross_entropy_backward(probs, Y) "
+                "and pass the layer's input A_{L-1} (not its output) to linear_backward")
+    return (f"the layers above are right but {key} is not: in hidden layers multiply dA by the "
+            "activation's derivative at the pre-activation Z of that layer (not at the activation A, "
+            "and not at the Z of the layer above)")
+
+
+def check_gradients(grads, params, numeric, what, N):
+    """Compare every gradient with the finite differences, last layer first (errors flow downwards)."""
+    check_keys(grads, list(params), what=what, hint="one gradient per parameter, with the same keys as params")
+    L = sum(1 for key in params if key.startswith("W"))
+    for l in range(L, 0, -1):
+        for key in (f"W{l}", f"b{l}"):
+            shape_hint = ("db must have shape (n_l,): sum dZ over axis 0 (the examples) without keepdims"
+                          if key.startswith("b") else
+                          "dW has the shape of W, (n_{l-1}, n_l)")
+            check_array(grads[key], what=f"{what}: grads[{key!r}]", shape=params[key].shape, hint=shape_hint)
+            check_relative_error(grads[key], numeric[key], what=f"{what}: grads[{key!r}]", tol=GRAD_TOL,
+                                 against="centered finite differences of the loss",
+                                 hint=gradient_hint(key, grads[key], numeric[key], N, L))
+
+
+def loss_function(submission, X, Y, activation):
+    """The mean cross-entropy of the network, as a function of its params."""
+    return lambda p: submission.cross_entropy(forward(submission, p, X, activation)[0], Y)
+
+
+@pytest.mark.points(1)
+def test_softmax_cross_entropy_backward(submission, rng):
+    """Is softmax_cross_entropy_backward (probs - Y) / N, shape (N, C)?"""
+    N, C = 5, 3
+    scores = rng.normal(size=(N, C))
+    probs = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    Y = one_hot(rng.integers(0, C, size=N), C)
+    got = submission.call("softmax_cross_entropy_backward", probs, Y)
+    what = describe_call("softmax_cross_entropy_backward(probs, Y)", probs=probs, Y=Y)
+    expected = (probs - Y) / N
+    factor = scale_factor(got.value, expected)
+    hint = {N: "missing the 1/N of the mean loss", -1: "wrong sign: probs - Y, not Y - probs"}.get(
+        None if factor is None else round(factor), "dZ_L = (probs - Y) / N")
+    check_close(got.value, expected, what=what, hint=hint)
+    check_unmodified(probs, got.args[0], what=what, name="probs")
+    check_unmodified(Y, got.args[1], what=what, name="Y")
+
+
+@pytest.mark.points(1)
+def test_linear_backward_shapes(submission, rng):
+    """Does linear_backward return (dA_prev, dW, db) of shapes (N, n_{l-1}), (n_{l-1}, n_l) and (n_l,)?"""
+    N, n_in, n_out = 5, 4, 3
+    dZ, A_prev, W = rng.normal(size=(N, n_out)), rng.normal(size=(N, n_in)), rng.normal(size=(n_in, n_out))
+    got = submission.call("linear_backward", dZ, A_prev, W)
+    what = describe_call("linear_backward(dZ, A_prev, W)", dZ=dZ, A_prev=A_prev, W=W)
+    dA_prev, dW, db = check_tuple(got.value, ("dA_prev", "dW", "db"), what=what)
+    check_array(dA_prev, what=what + ": dA_prev", shape=(N, n_in),
+                hint="dA_prev has the shape of A_prev: multiply dZ by the transpose of W")
+    check_array(dW, what=what + ": dW", shape=(n_in, n_out),
+                hint="dW has the shape of W, (n_{l-1}, n_l); a transposed product gives (n_l, n_{l-1})")
+    check_array(db, what=what + ": db", shape=(n_out,),
+                hint="db must have shape (n_l,): sum dZ over axis 0 (the examples) without keepdims")
+    for name, before, after in zip(("dZ", "A_prev", "W"), (dZ, A_prev, W), got.args):
+        check_unmodified(before, after, what=what, name=name)
+
+
+@pytest.mark.points(1)
+def test_linear_backward_values(submission, rng):
+    """Are dA_prev, dW and db the gradients of sum(dZ * (A_prev @ W + b)), also for N == 1?"""
+    for N in (5, 1):
+        n_in, n_out = 4, 3
+        dZ, A_prev, W = rng.normal(size=(N, n_out)), rng.normal(size=(N, n_in)), rng.normal(size=(n_in, n_out))
+        got = submission.call("linear_backward", dZ, A_prev, W)
+        what = describe_call("linear_backward(dZ, A_prev, W)", dZ=dZ, A_prev=A_prev, W=W)
+        result = check_tuple(got.value, ("dA_prev", "dW", "db"), what=what)
+        # Z = A_prev @ W + b is linear, so the upstream gradient dZ makes sum(dZ * Z) the loss to differentiate.
+        inputs = {"A_prev": A_prev, "W": W, "b": rng.normal(size=n_out)}
+        numeric = numerical_gradients(lambda p: np.sum(dZ * (p["A_prev"] @ p["W"] + p["b"])), inputs, EPS)
+        for name, value in zip(("dA_prev", "dW", "db"), result):
+            expected = numeric[name[1:]]
+            factor = scale_factor(value, expected)
+            hint = ("dZ already carries the 1/N of the mean loss: do not divide by N here"
+                    if factor is not None and N > 1 and np.isclose(factor, 1.0 / N) else
+                    {"dA_prev": "dA_prev has the shape of A_prev, (N, n_{l-1}): it carries dZ back "
+                                "through the weights W (chain rule on Z = A_prev @ W + b)",
+                     "dW": "dW has the shape of W, (n_{l-1}, n_l): each entry pairs one input column of "
+                           "A_prev with one column of dZ, summed over the N examples",
+                     "db": "db is dZ summed over the examples (axis 0)"}[name])
+            check_relative_error(value, expected, what=f"{what}: {name}", tol=GRAD_TOL,
+                                 against="centered finite differences", hint=hint)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("activation,sizes", [
+    ("sigmoid", [4, 3]), ("tanh", [4, 5, 3]), ("sigmoid", [4, 5, 3]), ("relu", [4, 5, 3]), ("tanh", [4, 5, 4, 3]),
+], ids=["1-layer", "tanh-2-layer", "sigmoid-2-layer", "relu-2-layer", "tanh-3-layer"])
+def test_backward_gradient_check(submission, rng, activation, sizes):
+    """Does backward agree with centered finite differences of cross_entropy(forward(params, X)[0], Y)?"""
+    N = 5
+    params, X, Y, cache = network(submission, rng, sizes, N, activation)
+    got = submission.call("backward", params, cache, Y, activation)
+    what = describe_call(f"backward(params, cache, Y, {activation!r})", params=params, Y=Y)
+    numeric = numerical_gradients(loss_function(submission, X, Y, activation), params, EPS)
+    check_gradients(got.value, params, numeric, what, N)
+
+
+@pytest.mark.points(1)
+def test_backward_single_example(submission, rng):
+    """Does backward work, and agree with finite differences, for a batch of one example?"""
+    params, X, Y, cache = network(submission, rng, [4, 5, 3], 1, "tanh")
+    grads = submission.backward(params, cache, Y, "tanh")
+    what = describe_call("backward(params, cache, Y, 'tanh')", params=params, Y=Y)
+    numeric = numerical_gradients(loss_function(submission, X, Y, "tanh"), params, EPS)
+    check_gradients(grads, params, numeric, what, 1)
+
+
+@pytest.mark.points(1)
+def test_backward_structure_and_inputs(submission, rng):
+    """Does backward return float64 gradients with the keys and shapes of params, leaving its inputs alone?"""
+    params, X, Y, cache = network(submission, rng, [6, 5, 4, 3], 7, "sigmoid")
+    got = submission.call("backward", params, cache, Y, "sigmoid")
+    what = describe_call("backward(params, cache, Y, 'sigmoid')", params=params, Y=Y)
+    grads = check_keys(got.value, list(params), what=what,
+                       hint="return a dict with a gradient for every parameter: W1, b1, ..., WL, bL")
+    extra = sorted(set(grads) - set(params))
+    if extra:
+        fail(what, f"exactly the keys {sorted(params)}", f"extra keys {extra}",
+             "return only the parameter gradients")
+    for key, value in params.items():
+        check_array(grads[key], what=f"{what}: grads[{key!r}]", shape=value.shape)
+    check_unmodified(params, got.args[0], what=what, name="params")
+    check_unmodified(cache, got.args[1], what=what, name="cache")
+    check_unmodified(Y, got.args[2], what=what, name="Y")
+
+
+@pytest.mark.points(2)
+def test_backward_is_backpropagation(submission, rng):
+    """Is backward fast on a 784-128-10 network with N = 32 (backpropagation, not finite differences)?"""
+    sizes, N, limit = [784, 128, 10], 32, 2.0
+    params = {"W1": rng.normal(0.0, np.sqrt(2 / 784), size=(784, 128)), "b1": np.zeros(128),
+              "W2": rng.normal(0.0, np.sqrt(2 / 128), size=(128, 10)), "b2": np.zeros(10)}
+    X, Y = rng.random((N, 784)), one_hot(rng.integers(0, 10, size=N), 10)
+    _, cache = forward(submission, params, X, "relu")
+    got = submission.call("backward", params, cache, Y, "relu", timeout=5)
+    what = describe_call("backward(params, cache, Y, 'relu')", params=params, Y=Y)
+    grads = check_keys(got.value, list(params), what=what)
+    for key, value in params.items():
+        check_array(grads[key], what=f"{what}: grads[{key!r}]", shape=value.shape)
+    if got.seconds >= limit:
+        fail(what, f"to finish in under {limit:g} s (the reference takes a few milliseconds)",
+             f"{got.seconds:.2f} s",
+             "backward must use the chain rule through the cache (a few matrix products per layer), "
+             "not finite differences or Python loops over every entry")
