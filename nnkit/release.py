@@ -552,14 +552,35 @@ def publish(
     return Release(kind, out_dir, zip_path, len(files), len(data), targets.summary())
 
 
-def student_notebook_files() -> Files:
-    """Files of the student notebook.
+def notebook_files(kind: str) -> Files:
+    """The Otter notebook of a release ("student" or "solution"), built by
+    ``otter assign``, whose own run of the checks against the reference must pass.
 
-    Hook for the Otter notebook: its build returns the student notebook
-    (release path -> bytes) here and it ships with both releases. There is
-    no notebook yet.
+    Builds are cached in build/cache/ under a hash of every input (the master
+    notebook, the reference package, the public tests, the shipped harness and
+    otter's version), so an unchanged notebook is not rebuilt.
     """
-    return {}
+    import hashlib
+    import tempfile
+    from importlib.metadata import version
+
+    from nnkit.notebook import MASTER, build_notebook
+
+    digest = hashlib.sha256(version("otter-grader").encode())
+    inputs = [Path(MASTER), *sorted(SOLUTIONS_DIR.rglob("*.py")), *sorted(PUBLIC_TESTS_DIR.rglob("*.py")),
+              *[ROOT / "nnkit" / name for name in STUDENT_HARNESS], ROOT / "nnkit" / "notebook.py"]
+    for path in inputs:
+        if path.is_file() and not _skipped(path.relative_to(ROOT)):
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    cached = ROOT / "build" / "cache" / f"notebook-{kind}-{digest.hexdigest()[:16]}.ipynb"
+    if not cached.is_file():
+        with tempfile.TemporaryDirectory(prefix="nnkit-release-notebook-") as tmp:
+            path = build_notebook(kind, Path(tmp))
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(".partial")
+            partial.write_bytes(path.read_bytes())
+            partial.replace(cached)
+    return {"notebook.ipynb": cached.read_bytes()}
 
 
 def shared_files() -> Files:
@@ -579,7 +600,6 @@ def shared_files() -> Files:
         source = ROOT / "nnkit" / name
         if source.exists():
             files[f"nnkit/{name}"] = _read(source, f"nnkit/{name}")
-    files.update(student_notebook_files())
     missing = missing_harness_imports(files)
     if missing:
         raise ReleaseError("the student harness would not import:\n  " + "\n  ".join(missing))
@@ -636,6 +656,7 @@ def student_files(template_dir: Path = TEMPLATE_DIR) -> Files:
             f"{_display(template_dir)} is out of date, run `make template` first:\n  " + "\n  ".join(stale)
         )
     files = shared_files()
+    files.update(notebook_files("student"))
     files.update(tree_files(template_dir / cfg.package, cfg.package))
     return dict(sorted(files.items()))
 
@@ -644,6 +665,7 @@ def solution_files() -> Files:
     """The solution release's files: the reference package with its marker lines removed."""
     cfg = load_config()
     files = shared_files()
+    files.update(notebook_files("solution"))
     for path in _package_sources(SOLUTIONS_DIR, cfg):
         text = markers.remove_markers(path.read_bytes().decode("utf-8"), _display(path))
         files[f"{cfg.package}/{path.name}"] = text.encode("utf-8")
