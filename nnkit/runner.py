@@ -96,7 +96,8 @@ def _pytest_command(grader: Grader, spec_path: Path, ini: Path, targets: list[st
             "sys.exit(pytest.main(sys.argv[1:]))",
             "-c", str(ini), "--rootdir", str(grader.tests_dir), "--confcutdir", str(grader.tests_dir),
             "-p", "nnkit.harness", "--grading-spec", str(spec_path), "-q",
-            *[f"--ignore-glob=*/{name}" for name in grader.skip_files], *extra, *targets]
+            *[f"--ignore={grader.tests_dir / suite / name}" for suite in grader.suites for name in grader.skip_files],
+            *extra, *targets]
 
 
 def _pytest_env() -> dict:
@@ -217,7 +218,9 @@ def _run_suites(grader: Grader, tmp: Path, roots: dict) -> tuple[list[TestResult
         remaining = [n for n in wanted if n not in records and n not in interrupted]
         if not remaining:
             break
-        targets = _targets(grader) if len(remaining) == len(wanted) else remaining
+        # Node ids are relative to the tests folder; the test process runs elsewhere.
+        targets = (_targets(grader) if len(remaining) == len(wanted)
+                   else [f"{grader.tests_dir}/{nodeid}" for nodeid in remaining])
         log = open(tmp / "pytest.log", "ab")
         proc = subprocess.Popen(_pytest_command(grader, spec_path, tmp / "pytest.ini", targets),
                                 stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
