@@ -174,7 +174,12 @@ def train_and_evaluate(settings, X_train, y_train, X_test, y_test):
 
 def write_outputs(out, settings, dataset, params, history, X_test, y_test):
     """Write the figures, params.npz and history.json into ``out``; return the test accuracy."""
-    from scratchnet import plots
+    try:
+        from scratchnet import plots
+    except ImportError as exc:
+        print(f"error: the figures need matplotlib ({exc}); install it with `pip install matplotlib`",
+              file=sys.stderr)
+        raise SystemExit(1) from None
     from scratchnet.forward import predict
     from scratchnet.train import accuracy
 
@@ -190,7 +195,13 @@ def write_outputs(out, settings, dataset, params, history, X_test, y_test):
             lambda points: predict(params, points, activation), X_test, y_test,
             path=out / "predictions.png", title=f"{dataset}: decision boundary and test points"))
     else:
-        figures.append(plots.plot_predictions(X_test, y_test, y_pred, path=out / "predictions.png"))
+        # The first test images, with the first few mistakes mixed in so the grid shows some.
+        wrong = np.flatnonzero(y_pred != y_test)
+        shown = np.sort(np.concatenate([wrong[:8], np.flatnonzero(y_pred == y_test)[:25 - len(wrong[:8])]]))
+        title = (f"predicted (true): first test images, with the first {len(wrong[:8])} of the "
+                 f"{len(wrong)} mistakes in {len(y_test)}")
+        figures.append(plots.plot_predictions(X_test[shown], y_test[shown], y_pred[shown], n=len(shown),
+                                              path=out / "predictions.png", title=title))
     figures.append(plots.plot_confusion_matrix(y_test, y_pred, num_classes=C, path=out / "confusion.png"))
     for fig in figures:
         plots.close(fig)

@@ -146,7 +146,7 @@ def plot_decision_boundary(predict_fn, X, y, *, path=None, resolution=200, title
     return _finish(fig, path)
 
 
-def plot_predictions(images, y_true, y_pred, *, image_shape=None, n=25, path=None):
+def plot_predictions(images, y_true, y_pred, *, image_shape=None, n=25, path=None, title=None):
     """A grid of the first ``n`` images titled "pred (true)"; mistakes in red.
 
     Inputs:
@@ -156,6 +156,7 @@ def plot_predictions(images, y_true, y_pred, *, image_shape=None, n=25, path=Non
     - image_shape: (height, width) of one image, or None for square images.
     - n: how many images to show (at most N).
     - path: where to save the figure, or None.
+    - title: figure title (default: how many of the shown images are wrong).
     """
     images = np.asarray(images)
     y_true = np.asarray(y_true)
@@ -184,7 +185,7 @@ def plot_predictions(images, y_true, y_pred, *, image_shape=None, n=25, path=Non
             for spine in ax.spines.values():
                 spine.set_color(WRONG_COLOR)
                 spine.set_linewidth(2.5)
-    fig.suptitle(f"predicted (true): {wrong} of {n} wrong")
+    fig.suptitle(title or f"predicted (true): {wrong} of {n} wrong")
     return _finish(fig, path)
 
 
