@@ -48,7 +48,9 @@ def ensure(cache_dir: Path, reference_pkg: Path, mnist: MnistConfig, seed: int) 
     key = _key(reference_pkg, mnist, seed)
     paths = {"data": cache_dir / "mnist.npz", "trajectory": cache_dir / f"trajectory-{key}.npz"}
     if not all(p.is_file() for p in paths.values()):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        from nnkit.sandbox import BLAS_ENV
+
+        env = {**os.environ, **BLAS_ENV}
         kit = Path(__file__).resolve().parent.parent
         cmd = [sys.executable, "-I", "-c",
                f"import sys; sys.path[:0] = [{str(kit)!r}, {str(Path(reference_pkg).parent)!r}]; "

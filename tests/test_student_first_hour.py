@@ -45,7 +45,7 @@ def test_first_hour(desk):
     cfg = load_config()
     first = _make(desk, "check")
     output = first.stdout + first.stderr
-    assert first.returncode == 1, output[-3000:]
+    assert first.returncode != 0, output[-3000:]
     assert "Traceback" not in output and "INTERNALERROR" not in output, output[-3000:]
     failures = re.findall(r"^_+ (test\S*) _+\n(.*)$", first.stdout, re.M)
     assert failures and all("not implemented yet" in message for _, message in failures), failures[:5]
@@ -66,7 +66,7 @@ def test_first_hour(desk):
                 assert earned == possible > 0, f"after completing {part}: {p} has {earned}/{possible}\n{run.stdout[-3000:]}"
             else:
                 assert earned == 0, f"after completing {part}: {p} already has {earned} points"
-        assert run.returncode == (0 if len(done) == len(cfg.parts) else 1)
+        assert (run.returncode == 0) == (len(done) == len(cfg.parts)), run.stdout[-3000:]
 
     train = _make(desk, "train")
     assert train.returncode == 0, train.stderr[-3000:]
