@@ -4,6 +4,7 @@ seeds for init_params, and secret probabilities for the loss."""
 import numpy as np
 import pytest
 
+from nnkit.inputs import random_params
 from nnkit.checks import (
     check_array, check_close, check_keys, check_no_warnings, check_scalar, check_unmodified,
     check_tuple, describe_call, fail, first_match, scale_factor,
@@ -20,15 +21,6 @@ def random_sizes(rng, layers):
         if sizes[-1] == sizes[-2]:
             sizes[-1] += 1
     return sizes
-
-
-def random_params(rng, sizes, scale=1.5):
-    """Random weights and non-zero biases, float64."""
-    params = {}
-    for l in range(1, len(sizes)):
-        params[f"W{l}"] = rng.normal(0.0, scale / np.sqrt(sizes[l - 1]), size=(sizes[l - 1], sizes[l]))
-        params[f"b{l}"] = rng.normal(0.0, 0.5, size=sizes[l])
-    return params
 
 
 @pytest.mark.points(1)
@@ -116,7 +108,7 @@ def test_forward_matches_reference(submission, reference, rng, activation):
     for layers, N in ((1, int(rng.integers(2, 9))), (2, int(rng.integers(2, 9))),
                       (3, int(rng.integers(2, 9))), (2, 1)):
         sizes = random_sizes(rng, layers)
-        params, X = random_params(rng, sizes), rng.normal(size=(N, sizes[0]))
+        params, X = random_params(rng, sizes, scale=1.5, bias_scale=0.5), rng.normal(size=(N, sizes[0]))
         got = submission.call("forward", params, X, activation)
         what = describe_call(f"forward(params, X, {activation!r})", params=params, X=X)
         _check_forward(got, params, activation, reference, what)
@@ -128,7 +120,8 @@ def test_forward_matches_reference(submission, reference, rng, activation):
 def test_forward_large_scores_matches_reference(submission, reference, rng):
     """Does forward stay finite and warning-free, and exact, when the scores are in the thousands?"""
     sizes = random_sizes(rng, 2)
-    params, X = random_params(rng, sizes), rng.normal(size=(int(rng.integers(3, 9)), sizes[0]))
+    params = random_params(rng, sizes, scale=1.5, bias_scale=0.5)
+    X = rng.normal(size=(int(rng.integers(3, 9)), sizes[0]))
     params["W2"] *= rng.uniform(1e3, 5e3)
     got = submission.call("forward", params, X, "tanh")
     what = describe_call("forward(params, X, 'tanh')", params=params, X=X)
@@ -164,7 +157,8 @@ def test_cross_entropy_matches_reference(submission, reference, rng):
 def test_predict_matches_reference(submission, reference, rng):
     """Does predict match the reference's class ids on a secret 3-layer sigmoid network?"""
     sizes = random_sizes(rng, 3)
-    params, X = random_params(rng, sizes, scale=4.0), rng.normal(size=(int(rng.integers(20, 40)), sizes[0]))
+    params = random_params(rng, sizes, scale=4.0, bias_scale=0.5)
+    X = rng.normal(size=(int(rng.integers(20, 40)), sizes[0]))
     got = submission.call("predict", params, X, "sigmoid")
     what = describe_call("predict(params, X, 'sigmoid')", params=params, X=X)
     expected = reference.forward.predict(params, X, "sigmoid")

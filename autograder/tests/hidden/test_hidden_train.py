@@ -4,6 +4,7 @@ against the reference's from the same start and seed."""
 import numpy as np
 import pytest
 
+from nnkit.inputs import random_params
 from nnkit.checks import (
     check_close, check_keys, check_scalar, check_unmodified, describe_call, fail, first_match,
 )
@@ -12,15 +13,6 @@ pytestmark = pytest.mark.part("training")
 
 TRAJECTORY_RTOL = 1e-10
 """Largest relative difference to the reference's trajectory (same operations, same order: about 1e-15)."""
-
-
-def random_params(rng, sizes, scale=1.5):
-    """Random weights and non-zero biases, float64."""
-    params = {}
-    for l in range(1, len(sizes)):
-        params[f"W{l}"] = rng.normal(0.0, scale / np.sqrt(sizes[l - 1]), size=(sizes[l - 1], sizes[l]))
-        params[f"b{l}"] = rng.normal(0.0, 0.1, size=sizes[l])
-    return params
 
 
 def secret_data(rng, N, D, C, classes=None):
@@ -78,7 +70,7 @@ def test_iterate_minibatches_matches_reference(submission, reference, rng):
 @pytest.mark.points(1)
 def test_sgd_step_matches_reference(submission, reference, rng):
     """Does sgd_step update every entry of a secret 3-layer network like the reference, in place?"""
-    params = random_params(rng, [int(rng.integers(2, 7)) for _ in range(4)])
+    params = random_params(rng, [int(rng.integers(2, 7)) for _ in range(4)], scale=1.5, bias_scale=0.1)
     grads = {k: rng.normal(size=v.shape) for k, v in params.items()}
     lr = float(rng.uniform(0.01, 1.0))
     got = submission.call("sgd_step", params, grads, lr)
@@ -106,7 +98,7 @@ def test_accuracy_matches_reference(submission, reference, rng):
         D, C = int(rng.integers(2, 6)), int(rng.integers(2, 5))
         X, y = secret_data(rng, int(rng.integers(20, 50)), D, C)
         for _ in range(100):  # a network on which this activation and relu disagree
-            params = random_params(rng, [D, int(rng.integers(3, 8)), C], scale=3.0)
+            params = random_params(rng, [D, int(rng.integers(3, 8)), C], scale=3.0, bias_scale=0.1)
             expected = reference.train.accuracy(params, X, y, activation)
             if expected != reference.train.accuracy(params, X, y, "relu"):
                 break
@@ -125,7 +117,7 @@ def test_train_matches_reference(submission, reference, rng, case):
     sizes = [D] + [int(rng.integers(3, 8)) for _ in range(layers - 1)] + [C]
     # The labels never use the last class: C must come from the params, not from y.
     X, y = secret_data(rng, int(rng.integers(25, 45)), D, C, classes=range(C - 1))
-    params = random_params(rng, sizes)
+    params = random_params(rng, sizes, scale=1.5, bias_scale=0.1)
     batch_size = int(rng.integers(3, 9))
     if X.shape[0] % batch_size == 0:
         batch_size += 1

@@ -8,6 +8,7 @@ when backward.py is tested, so a bug in forward.py costs points only once.
 import numpy as np
 import pytest
 
+from nnkit.inputs import random_params
 from nnkit.checks import (
     check_array, check_close, check_keys, check_relative_error, check_tuple, check_unmodified, describe_call,
     fail, numerical_gradients, scale_factor,
@@ -21,15 +22,6 @@ EPS = 1e-6
 """Step of the centered finite differences."""
 KINK = 1e-3
 """Smallest |pre-activation| allowed in relu networks, so no difference step crosses the kink at 0."""
-
-
-def random_params(rng, sizes, scale=1.5):
-    """Random weights and non-zero biases, float64."""
-    params = {}
-    for l in range(1, len(sizes)):
-        params[f"W{l}"] = rng.normal(0.0, scale / np.sqrt(sizes[l - 1]), size=(sizes[l - 1], sizes[l]))
-        params[f"b{l}"] = rng.normal(0.0, 0.5, size=sizes[l])
-    return params
 
 
 def one_hot(labels, C):
@@ -51,7 +43,7 @@ def network(submission, rng, sizes, N, activation):
     """Random params, X and Y, and forward's cache; relu networks are redrawn (up to
     100 times) until no hidden pre-activation lies within KINK of 0."""
     for _ in range(100):
-        params, X = random_params(rng, sizes), rng.normal(size=(N, sizes[0]))
+        params, X = random_params(rng, sizes, scale=1.5, bias_scale=0.5), rng.normal(size=(N, sizes[0]))
         Y = one_hot(rng.integers(0, sizes[-1], size=N), sizes[-1])
         _, cache = forward(submission, params, X, activation)
         hidden = [cache[f"Z{l}"] for l in range(1, len(sizes) - 1)]

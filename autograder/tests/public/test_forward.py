@@ -4,6 +4,7 @@ predictions that agree with the forward pass."""
 import numpy as np
 import pytest
 
+from nnkit.inputs import random_params
 from nnkit.checks import (
     check_array, check_close, check_keys, check_no_warnings, check_scalar, check_unmodified,
     check_tuple, describe_call, fail, first_match, scale_factor,
@@ -12,15 +13,6 @@ from nnkit.checks import (
 pytestmark = pytest.mark.part("forward")
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
-
-
-def random_params(rng, sizes, scale=1.0):
-    """Random weights and non-zero biases (so a forgotten bias shows), float64."""
-    params = {}
-    for l in range(1, len(sizes)):
-        params[f"W{l}"] = rng.normal(0.0, scale / np.sqrt(sizes[l - 1]), size=(sizes[l - 1], sizes[l]))
-        params[f"b{l}"] = rng.normal(0.0, 0.5, size=sizes[l])
-    return params
 
 
 def forward_probs(submission, params, X, activation):
@@ -120,7 +112,7 @@ def test_forward_softmax_regression_small_case(submission):
 ], ids=["relu-2-layer", "sigmoid-2-layer", "tanh-3-layer", "1-layer"])
 def test_forward_cache(submission, rng, activation, layer_sizes):
     """Does the cache hold A0 = X, Z_l = A_{l-1} @ W_l + b_l, A_l = g(Z_l) and A_L = probs = softmax(Z_L)?"""
-    params, X = random_params(rng, layer_sizes, scale=2.0), rng.normal(size=(6, layer_sizes[0]))
+    params, X = random_params(rng, layer_sizes, scale=2.0, bias_scale=0.5), rng.normal(size=(6, layer_sizes[0]))
     got = submission.call("forward", params, X, activation)
     what = describe_call(f"forward(params, X, {activation!r})", params=params, X=X)
     check_unmodified(params, got.args[0], what=what, name="params")
@@ -160,7 +152,7 @@ def test_forward_cache(submission, rng, activation, layer_sizes):
 @pytest.mark.points(1)
 def test_forward_single_example(submission, rng):
     """Does forward work on a batch of one example, X of shape (1, D)?"""
-    params, X = random_params(rng, [4, 5, 3]), rng.normal(size=(1, 4))
+    params, X = random_params(rng, [4, 5, 3], scale=1.0, bias_scale=0.5), rng.normal(size=(1, 4))
     got = submission.call("forward", params, X, "tanh")
     what = describe_call("forward(params, X, 'tanh')", params=params, X=X)
     probs, cache = check_tuple(got.value, ("probs", "cache"), what=what)
@@ -174,7 +166,7 @@ def test_forward_single_example(submission, rng):
 @pytest.mark.points(1)
 def test_forward_large_scores(submission, rng):
     """Do scores around 1e3 give finite probabilities without warnings?"""
-    params, X = random_params(rng, [4, 6, 3], scale=1.0), rng.normal(size=(5, 4))
+    params, X = random_params(rng, [4, 6, 3], scale=1.0, bias_scale=0.5), rng.normal(size=(5, 4))
     params["W2"] *= 1e3
     got = submission.call("forward", params, X, "tanh")
     what = describe_call("forward(params, X, 'tanh')", params=params, X=X)
@@ -218,7 +210,7 @@ def test_cross_entropy_zero_probability(submission):
 @pytest.mark.points(1)
 def test_predict(submission, rng):
     """Does predict return, as ints of shape (N,), the argmax over classes of forward's probs?"""
-    params, X = random_params(rng, [4, 6, 3], scale=3.0), rng.normal(size=(40, 4))
+    params, X = random_params(rng, [4, 6, 3], scale=3.0, bias_scale=0.5), rng.normal(size=(40, 4))
     got = submission.call("predict", params, X, "tanh")
     what = describe_call("predict(params, X, 'tanh')", params=params, X=X)
     pred = check_array(got.value, what=what, shape=(40,), dtype=None,

@@ -8,21 +8,13 @@ reference solution when train.py is tested.
 import numpy as np
 import pytest
 
+from nnkit.inputs import random_params
 from nnkit.checks import (
     check_array, check_close, check_keys, check_scalar, check_tuple, check_unmodified, describe_call, fail,
     first_match,
 )
 
 pytestmark = pytest.mark.part("training")
-
-
-def random_params(rng, sizes, scale=1.0):
-    """Random weights and non-zero biases, float64."""
-    params = {}
-    for l in range(1, len(sizes)):
-        params[f"W{l}"] = rng.normal(0.0, scale / np.sqrt(sizes[l - 1]), size=(sizes[l - 1], sizes[l]))
-        params[f"b{l}"] = rng.normal(0.0, 0.1, size=sizes[l])
-    return params
 
 
 def blobs(rng, N, D, C, spread=0.5):
@@ -119,7 +111,7 @@ def test_iterate_minibatches_edge_sizes(submission):
 @pytest.mark.points(1)
 def test_sgd_step_in_place(submission, rng):
     """Does sgd_step set params[k] to params[k] - lr * grads[k] for every key, in place, returning None?"""
-    params = random_params(rng, [4, 5, 3])
+    params = random_params(rng, [4, 5, 3], scale=1.0, bias_scale=0.1)
     grads = {k: rng.normal(size=v.shape) for k, v in params.items()}
     lr = 0.3
     got = submission.call("sgd_step", params, grads, lr)
@@ -203,7 +195,7 @@ def test_train_history_determinism_and_rng(submission, rng):
     and draw from the rng only one permutation(N) per epoch?"""
     X, y = blobs(rng, 30, 4, 3)
     X_val, y_val = blobs(rng, 12, 4, 3)
-    params = random_params(rng, [4, 6, 3])
+    params = random_params(rng, [4, 6, 3], scale=1.0, bias_scale=0.1)
     options = dict(epochs=3, batch_size=8, lr=0.1, activation="tanh", X_val=X_val, y_val=y_val)
     first, what = _train(submission, params, X, y, 11, **options)
     _check_history(first.value, what, 3, with_val=True)
@@ -230,7 +222,7 @@ def test_train_steps_and_losses(submission, rng):
     one gradient step on all of X, loss[e] the loss before it and val_accuracy[e] the accuracy after it?"""
     X, y = blobs(rng, 12, 3, 3)
     X_val, y_val = blobs(rng, 9, 3, 3)
-    params = random_params(rng, [3, 4, 3], scale=2.0)
+    params = random_params(rng, [3, 4, 3], scale=2.0, bias_scale=0.1)
     Y = np.eye(3)[y]
 
     # lr = 0 and batches of equal size: the mean of the batch losses is the loss on all of X.
@@ -274,7 +266,7 @@ def test_train_steps_and_losses(submission, rng):
 def test_train_reduces_loss(submission, rng):
     """Does training a 2-layer relu network on separable blobs bring the loss well down?"""
     X, y = blobs(rng, 60, 2, 3, spread=0.3)
-    params = random_params(rng, [2, 8, 3])
+    params = random_params(rng, [2, 8, 3], scale=1.0, bias_scale=0.1)
     got, what = _train(submission, params, X, y, 0, epochs=15, batch_size=10, lr=0.3)
     _check_history(got.value, what, 15, with_val=False)
     loss = got.value["loss"]
