@@ -530,6 +530,11 @@ class Worker:
         self.proc = None
 
 
+TIMEOUTS_BEFORE_SKIPPING = 2
+"""After this many timed-out calls of one function (in one configuration), later tests calling it
+fail at once instead of waiting again: a hanging function must not eat the submission's budget."""
+
+
 class SandboxBackend:
     """Backend running each configuration in its own sandboxed worker."""
 
@@ -541,6 +546,8 @@ class SandboxBackend:
         self.workdir.chmod(0o755)
         become_subreaper()
         self.workers: dict = {}
+        self.timeouts: dict[tuple, int] = {}
+        """(staged folder, function) -> calls that timed out; see TIMEOUTS_BEFORE_SKIPPING."""
 
     def _worker(self, part) -> Worker:
         root = self.roots.get(part, self.roots.get(None))
@@ -557,9 +564,15 @@ class SandboxBackend:
         filename = module_name(function).split(".")[-1] + ".py"
         if not (worker.root / "scratchnet" / filename).is_file():
             raise StudentError(function, "MissingFile", f"{filename} was not found in your submission")
+        key = (str(worker.root), function)
+        if self.timeouts.get(key, 0) >= TIMEOUTS_BEFORE_SKIPPING:
+            raise StudentTimeout(function, timeout, earlier=self.timeouts[key])
         start = time.perf_counter()
         try:
             answer = worker.call(function, args, kwargs, timeout, keep_args)
+        except StudentTimeout:
+            self.timeouts[key] = self.timeouts.get(key, 0) + 1
+            raise
         finally:
             if not worker.alive:
                 self._reap_orphans()
