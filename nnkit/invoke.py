@@ -29,6 +29,12 @@ def module_name(function: str) -> str:
     return f"scratchnet.{MODULE_OF_PART[FUNCTIONS[function]]}"
 
 
+def import_chain(dotted: str) -> list[str]:
+    """The graded modules up to ``dotted``, in dependency order (activations first)."""
+    order = [f"scratchnet.{m}" for m in MODULE_OF_PART.values()]
+    return order[:order.index(dotted) + 1]
+
+
 def _swap_rng(function, args, kwargs):
     """Replace the seed given for a Generator argument by ``default_rng(seed)``."""
     name = RNG_ARGUMENTS.get(function)

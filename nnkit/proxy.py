@@ -48,10 +48,18 @@ class NotImplementedYet(StudentError):
 class StudentTimeout(Exception):
     """A call into student code ran past its time limit; its process was killed."""
 
-    def __init__(self, function: str, seconds: float, *, earlier: int = 0):
+    def __init__(self, function: str, seconds: float, *, earlier: int = 0, importing: str | None = None):
         self.function = function
         self.seconds = seconds
-        if earlier:
+        self.importing = importing
+        """Dotted name of the graded module whose import never finished (None: the call itself hung)."""
+        if importing:
+            filename = importing.split(".")[-1] + ".py"
+            message = (f"importing your {filename} did not finish within its time limit "
+                       "(code at the top level of the file that runs forever?)")
+            if earlier:
+                message = f"not run: {message}, in an earlier test"
+        elif earlier:
             message = (f"not run: your {function}() did not return within its time limit in {earlier} "
                        "earlier tests, so this test does not wait for it again")
         else:

@@ -33,6 +33,7 @@ setsid are found and killed).
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import functools
 import os
 import resource
@@ -49,7 +50,7 @@ import psutil
 
 import nnkit
 from nnkit import transport
-from nnkit.invoke import module_name
+from nnkit.invoke import import_chain, module_name
 from nnkit.local import raise_student_error
 from nnkit.proxy import CallResult, GraderError, StudentCrash, StudentError, StudentTimeout
 
@@ -435,6 +436,8 @@ class Worker:
         self.workdir = workdir
         self.output = bytearray()
         self.proc: subprocess.Popen | None = None
+        self.imported: set[str] = set()
+        """Graded modules the running worker has finished importing."""
 
     def start(self) -> None:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.workdir), "LANG": "C.UTF-8", **BLAS_ENV}
@@ -467,6 +470,7 @@ class Worker:
             for fd in (req_r, resp_w, out_w) + ((ruleset,) if ruleset is not None else ()):
                 os.close(fd)
         self.request_fd, self.response_fd = req_w, resp_r
+        self.imported = set()
         self._drain = threading.Thread(target=self._drain_output, args=(out_r,), daemon=True)
         self._drain.start()
 
@@ -488,12 +492,19 @@ class Worker:
             self.start()
         request = {"op": "call", "function": function, "args": args, "kwargs": kwargs,
                    "keep_args": None if keep_args is None else [int(i) for i in keep_args]}
+        deadline = time.monotonic() + timeout
         try:
             transport.send(self.request_fd, request)
-            return transport.receive(self.response_fd, timeout=timeout)
+            while True:
+                answer = transport.receive(self.response_fd, timeout=max(0.0, deadline - time.monotonic()))
+                if not (isinstance(answer, dict) and answer.get("event") == "imported"):
+                    return answer
+                self.imported.add(str(answer.get("module")))
         except transport.Timeout:
             self.stop()
-            raise StudentTimeout(function, timeout) from None
+            hanging = [m for m in import_chain(module_name(function))
+                       if m not in self.imported and (self.root / (m.replace(".", "/") + ".py")).is_file()]
+            raise StudentTimeout(function, timeout, importing=hanging[0] if hanging else None) from None
         except (transport.PeerClosed, BrokenPipeError):
             reason = self._exit_reason()
             self.stop()
@@ -547,6 +558,9 @@ class SandboxBackend:
         become_subreaper()
         self.workers: dict = {}
         self.timeouts: dict[tuple, int] = {}
+        self.hung_imports: set[bytes] = set()
+        """Contents (hashed) of graded files whose import ran past the time limit: every later
+        call that would import the same file fails at once, in any configuration."""
         """(staged folder, function) -> calls that timed out; see TIMEOUTS_BEFORE_SKIPPING."""
 
     def _worker(self, part) -> Worker:
@@ -567,11 +581,17 @@ class SandboxBackend:
         key = (str(worker.root), function)
         if self.timeouts.get(key, 0) >= TIMEOUTS_BEFORE_SKIPPING:
             raise StudentTimeout(function, timeout, earlier=self.timeouts[key])
+        for dotted in import_chain(module_name(function)):
+            if self._file_key(worker.root, dotted) in self.hung_imports:
+                raise StudentTimeout(function, timeout, importing=dotted, earlier=1)
         start = time.perf_counter()
         try:
             answer = worker.call(function, args, kwargs, timeout, keep_args)
-        except StudentTimeout:
-            self.timeouts[key] = self.timeouts.get(key, 0) + 1
+        except StudentTimeout as exc:
+            if exc.importing:
+                self.hung_imports.add(self._file_key(worker.root, exc.importing))
+            else:
+                self.timeouts[key] = self.timeouts.get(key, 0) + 1
             raise
         finally:
             if not worker.alive:
@@ -589,6 +609,11 @@ class SandboxBackend:
         result = _call_result(function, answer.get("result"))
         result.seconds = seconds  # measured here: the worker's own clock is the student's to tamper with
         return result
+
+    @staticmethod
+    def _file_key(root: Path, dotted: str) -> bytes:
+        path = Path(root) / (dotted.replace(".", "/") + ".py")
+        return hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b""
 
     def _reap_orphans(self) -> None:
         """Kill processes that detached from a worker that is gone (they re-parented to us)."""

@@ -18,9 +18,16 @@ import os
 import sys
 
 
-def _load(modules: dict, dotted: str):
-    if dotted not in modules:
-        modules[dotted] = importlib.import_module(dotted)
+def _load(modules: dict, dotted: str, root: str, announce) -> object:
+    """Import the graded modules up to ``dotted`` in dependency order, announcing each
+    import as it completes, so the grader can tell which file's import never finished."""
+    from nnkit.invoke import import_chain
+
+    for name in import_chain(dotted):
+        if name not in modules and (name == dotted or os.path.isfile(
+                os.path.join(root, *name.split(".")) + ".py")):
+            modules[name] = importlib.import_module(name)
+            announce({"event": "imported", "module": name})
     return modules[dotted]
 
 
@@ -47,7 +54,7 @@ def serve(request_fd: int, response_fd: int, root: str) -> None:
         try:
             if not os.path.isfile(os.path.join(root, "scratchnet", filename)):
                 raise ContractViolation(f"{filename} was not found in your submission")
-            module = _load(modules, module_name(function))
+            module = _load(modules, module_name(function), root, lambda m: transport.send(response_fd, m))
             answer = {"ok": True, "result": invoke(module, function, request["args"], request["kwargs"],
                                                          request.get("keep_args"), copy_args=False)}
         except ContractViolation as exc:
