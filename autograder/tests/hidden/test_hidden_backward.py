@@ -4,15 +4,11 @@ and every function against the reference on secret inputs."""
 import numpy as np
 import pytest
 
-from nnkit.checks import (
-    check_array, check_close, check_keys, check_relative_error, check_tuple, check_unmodified,
-    describe_call, first_match, numerical_gradients, scale_factor,
-)
+from nnkit.checks import check_close, check_tuple, check_unmodified, describe_call, numerical_gradients, scale_factor
+from nnkit.gradient_checks import check_gradients
 
 pytestmark = pytest.mark.part("backward")
 
-GRAD_TOL = 1e-6
-"""Largest accepted relative error against finite differences (a correct backward gives about 1e-9)."""
 EPS = 1e-6
 """Step of the centered finite differences."""
 KINK = 1e-3
@@ -60,40 +56,6 @@ def mistaken_gradients(reference, params, cache, Y, activation):
             backward(params, at_A, Y, activation),
             "dA of a hidden layer is passed down without multiplying by the activation's derivative at Z":
             backward(params, no_derivative, Y, "relu")}
-
-
-def gradient_hint(key, got, expected, N, L, mistakes=None):
-    """The most likely cause of a wrong gradient for ``key``."""
-    known = first_match(got, {hint: grads[key] for hint, grads in (mistakes or {}).items()})
-    if known:
-        return known
-    factor = scale_factor(got, expected)
-    if factor is not None and np.isclose(factor, N):
-        return "missing the 1/N of the mean loss: dZ_L = (probs - Y) / N"
-    if factor is not None and np.isclose(factor, 1.0 / N):
-        return "divided by N twice: dZ_L already carries the 1/N, so linear_backward must not divide again"
-    if factor is not None and np.isclose(factor, -1.0):
-        return "gradient with the wrong sign: dZ_L = (probs - Y) / N, not (Y - probs) / N"
-    if int(key[1:]) == L:
-        return ("the output layer's gradient is wrong: start from softmax_cross_entropy_backward(probs, Y) "
-                "and pass the layer's input A_{L-1} (not its output) to linear_backward")
-    return (f"the layers above are right but {key} is not: in hidden layers multiply dA by the "
-            "activation's derivative at the pre-activation Z of that layer (not at the activation A, "
-            "and not at the Z of the layer above)")
-
-
-def check_gradients(grads, params, expected, what, N, against, mistakes=None):
-    """Compare every gradient, last layer first (an error there flows into every layer below)."""
-    check_keys(grads, list(params), what=what, hint="one gradient per parameter, with the same keys as params")
-    L = sum(1 for key in params if key.startswith("W"))
-    for l in range(L, 0, -1):
-        for key in (f"W{l}", f"b{l}"):
-            shape_hint = ("db must have shape (n_l,): sum dZ over axis 0 (the examples) without keepdims"
-                          if key.startswith("b") else "dW has the shape of W, (n_{l-1}, n_l)")
-            check_array(grads[key], what=f"{what}: grads[{key!r}]", shape=params[key].shape, hint=shape_hint)
-            check_relative_error(grads[key], expected[key], what=f"{what}: grads[{key!r}]", tol=GRAD_TOL,
-                                 against=against,
-                                 hint=gradient_hint(key, grads[key], expected[key], N, L, mistakes))
 
 
 @pytest.mark.points(1)
