@@ -3,19 +3,10 @@ import numpy as np
 import pytest
 
 from scratchnet.forward import cross_entropy, forward, init_params, linear_forward, predict
+from tests.arrays import assert_same, copies
 
 ACTIVATIONS = ["relu", "sigmoid", "tanh"]
 RTOL = 1e-12
-
-
-def copies(d):
-    return {k: np.array(v, copy=True) for k, v in d.items()}
-
-
-def assert_same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 @pytest.fixture

@@ -7,19 +7,10 @@ from scratchnet.backward import backward
 from scratchnet.data import load_mnist, make_moons
 from scratchnet.forward import cross_entropy, forward, init_params, predict
 from scratchnet.train import accuracy, iterate_minibatches, one_hot, sgd_step, train
+from tests.arrays import assert_same, copies
 
 MNIST_ACCURACY_FLOOR = 0.965
 """Test accuracy the reference must reach on the graded MNIST configuration (the grader's threshold is lower)."""
-
-
-def copies(d):
-    return {k: np.array(v, copy=True) for k, v in d.items()}
-
-
-def assert_same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 class CountingRng:
