@@ -112,6 +112,14 @@ class Backend(Protocol):
         call (default: all of them, and the keyword arguments too).
         """
 
+    def call_many(self, part: str | None, function: str, calls: list[tuple[tuple, dict]],
+                  timeout: float | None = None) -> list:
+        """The values of ``function(*args, **kwargs)`` for each (args, kwargs) in ``calls``, in order.
+
+        One round trip for all of them; the first exception stops the batch
+        and is raised as for ``call``; ``timeout`` bounds the whole batch.
+        """
+
     def close(self) -> None:
         """Stop every process the backend started."""
 
@@ -169,7 +177,26 @@ class Submission:
         return self._backend.call(self.part, function, tuple(args), dict(kwargs),
                                   timeout if timeout is not None else self.timeout, keep_args)
 
+    def map(self, function: str, arg_lists: list[tuple], *, timeout: float | None = None, **kwargs: Any) -> list:
+        """``[function(*args, **kwargs) for args in arg_lists]``, evaluated in one round trip.
+
+        For the many small calls of a finite-difference check: a sandboxed
+        submission answers them all at once instead of one message each.
+        ``timeout`` (default: the per-call limit) bounds the whole batch.
+        """
+        if function not in FUNCTIONS:
+            raise GraderError(f"{function!r} is not a contract function")
+        calls = []
+        for args in arg_lists:
+            if len(args) > len(SIGNATURES[function]):
+                raise GraderError(f"{function}() takes at most {len(SIGNATURES[function])} arguments")
+            calls.append((tuple(args), dict(kwargs)))
+        check_plain([list(c) for c in calls], "args")
+        return self._backend.call_many(self.part, function, calls,
+                                       timeout if timeout is not None else self.timeout)
+
     def __getattr__(self, name: str):
         if name in FUNCTIONS:
-            return lambda *args, **kwargs: self.call(name, *args, **kwargs).value
+            # Only the value is wanted: the arguments need not make the round trip.
+            return lambda *args, **kwargs: self.call(name, *args, keep_args=(), **kwargs).value
         raise AttributeError(name)

@@ -487,11 +487,11 @@ class Worker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def call(self, function: str, args, kwargs, timeout: float, keep_args=None) -> dict:
+    def exchange(self, request: dict, timeout: float) -> dict:
+        """Send one request (starting the process if needed) and return the answer."""
         if not self.alive:
             self.start()
-        request = {"op": "call", "function": function, "args": args, "kwargs": kwargs,
-                   "keep_args": None if keep_args is None else [int(i) for i in keep_args]}
+        function = request["function"]
         deadline = time.monotonic() + timeout
         try:
             transport.send(self.request_fd, request)
@@ -573,6 +573,24 @@ class SandboxBackend:
         return self.workers[key]
 
     def call(self, part, function, args, kwargs, timeout=None, keep_args=None) -> CallResult:
+        request = {"op": "call", "function": function, "args": args, "kwargs": kwargs,
+                   "keep_args": None if keep_args is None else [int(i) for i in keep_args]}
+        result, seconds = self._exchange(part, request, timeout)
+        result = _call_result(function, result)
+        result.seconds = seconds  # measured here: the worker's own clock is the student's to tamper with
+        return result
+
+    def call_many(self, part, function, calls, timeout=None) -> list:
+        request = {"op": "map", "function": function, "calls": [[args, kwargs] for args, kwargs in calls]}
+        result, _ = self._exchange(part, request, timeout)
+        if not isinstance(result, dict) or set(result) != {"values"} or not isinstance(result["values"], list) \
+                or len(result["values"]) != len(calls):
+            raise StudentCrash(function, "it sent a malformed answer")
+        return result["values"]
+
+    def _exchange(self, part, request: dict, timeout) -> tuple[object, float]:
+        """Run one request in the worker of ``part``; return its result and the wall-clock seconds."""
+        function = request["function"]
         timeout = float(timeout or self.limits["call_timeout"])
         worker = self._worker(part)
         filename = module_name(function).split(".")[-1] + ".py"
@@ -581,12 +599,12 @@ class SandboxBackend:
         key = (str(worker.root), function)
         if self.timeouts.get(key, 0) >= TIMEOUTS_BEFORE_SKIPPING:
             raise StudentTimeout(function, timeout, earlier=self.timeouts[key])
-        for dotted in import_chain(module_name(function)):
+        for dotted in import_chain(module_name(function)) if self.hung_imports else ():
             if self._file_key(worker.root, dotted) in self.hung_imports:
                 raise StudentTimeout(function, timeout, importing=dotted, earlier=1)
         start = time.perf_counter()
         try:
-            answer = worker.call(function, args, kwargs, timeout, keep_args)
+            answer = worker.exchange(request, timeout)
         except StudentTimeout as exc:
             if exc.importing:
                 self.hung_imports.add(self._file_key(worker.root, exc.importing))
@@ -606,9 +624,7 @@ class SandboxBackend:
             if error.get("type") == "ContractViolation":
                 raise StudentError(function, "ContractViolation", error["message"])
             raise_student_error(function, {"type": str(error.get("type", "Exception")), **error})
-        result = _call_result(function, answer.get("result"))
-        result.seconds = seconds  # measured here: the worker's own clock is the student's to tamper with
-        return result
+        return answer.get("result"), seconds
 
     @staticmethod
     def _file_key(root: Path, dotted: str) -> bytes:

@@ -5,7 +5,8 @@ Started by nnkit.sandbox as
     python -I -S -c "<bootstrap>" REQUEST_FD RESPONSE_FD ROOT
 
 with ROOT holding the staged ``scratchnet`` package of one configuration. It
-reads requests {"op": "call", "function", "args", "kwargs"} and answers
+reads requests {"op": "call", "function", "args", "kwargs", "keep_args"} or
+{"op": "map", "function", "calls": [[args, kwargs], ...]} and answers
 {"ok": True, "result": {...}} or {"ok": False, "error": {...}} through
 nnkit.transport. It imports only numpy, the standard library and the staged
 package. Whatever the student's code prints goes to this process's
@@ -46,7 +47,7 @@ def serve(request_fd: int, response_fd: int, root: str) -> None:
         if op == "ping":
             transport.send(response_fd, {"ok": True, "result": {"uid": os.getuid(), "pid": os.getpid()}})
             continue
-        if op != "call":
+        if op not in ("call", "map"):
             transport.send(response_fd, {"ok": False, "error": {"type": "GraderError", "message": f"bad op {op!r}"}})
             continue
         function = request["function"]
@@ -55,8 +56,13 @@ def serve(request_fd: int, response_fd: int, root: str) -> None:
             if not os.path.isfile(os.path.join(root, "scratchnet", filename)):
                 raise ContractViolation(f"{filename} was not found in your submission")
             module = _load(modules, module_name(function), root, lambda m: transport.send(response_fd, m))
-            answer = {"ok": True, "result": invoke(module, function, request["args"], request["kwargs"],
-                                                         request.get("keep_args"), copy_args=False)}
+            if op == "call":
+                result = invoke(module, function, request["args"], request["kwargs"], request.get("keep_args"),
+                                copy_args=False)
+            else:  # one round trip for many calls: only the values come back
+                result = {"values": [invoke(module, function, args, kwargs, (), copy_args=False)["value"]
+                                     for args, kwargs in request["calls"]]}
+            answer = {"ok": True, "result": result}
         except ContractViolation as exc:
             answer = {"ok": False, "error": {"type": "ContractViolation", "message": str(exc),
                                              "location": "", "not_implemented": False}}
@@ -68,10 +74,7 @@ def serve(request_fd: int, response_fd: int, root: str) -> None:
             buffers = transport.encode({"ok": False, "error": {
                 "type": "ContractViolation", "location": "", "not_implemented": False,
                 "message": f"{function}() returned something that is not plain data ({exc})"}})
-        for buf in buffers:
-            view = memoryview(buf)
-            while view:
-                view = view[os.write(response_fd, view):]
+        transport.write_all(response_fd, buffers)
 
 
 def main(argv=None) -> None:
