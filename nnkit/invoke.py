@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 
+from nnkit import transport
 from nnkit.contract import FUNCTIONS, GENERATOR_FUNCTIONS, MODULE_OF_PART, RNG_ARGUMENTS, SIGNATURES
 
 GRADED_FILES = frozenset(f"{m}.py" for m in MODULE_OF_PART.values())
@@ -71,8 +72,13 @@ def invoke(module, function: str, args: tuple, kwargs: dict, keep_args=None, *, 
     if not callable(fn):
         raise ContractViolation(f"{module.__name__.split('.')[-1]}.py has no function {function}()")
     # Copies, so the caller's arrays stay as they were (the worker's are fresh already).
-    args = copy.deepcopy(list(args)) if copy_args else list(args)
-    kwargs = copy.deepcopy(dict(kwargs)) if copy_args else dict(kwargs)
+    # A shared file's array gets a copy-on-write mapping, as the worker does: no bytes are copied.
+    if copy_args:
+        memo = {id(a): transport.private_copy(transport.shared_file(a))
+                for a in (*args, *kwargs.values()) if transport.shared_file(a) is not None}
+        args, kwargs = copy.deepcopy((list(args), dict(kwargs)), memo)
+    else:
+        args, kwargs = list(args), dict(kwargs)
     rng = _swap_rng(function, args, kwargs)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -2,6 +2,11 @@
 
 - ``mnist-<sha>.npz``: the official split as uint8 pixels and int64 labels,
   read (and checksum-verified) through the reference's data.py.
+- ``shared/X_train.npy``, ``shared/y_train.npy``: the training split as the
+  student's train() receives it (float64 in [0, 1]). The sandboxed worker of
+  the MNIST test sees this folder read-only and maps the files instead of
+  receiving 376 MB through a pipe (``nnkit.transport.load_shared``); the
+  test split never leaves the grader.
 - ``trajectory-<sha>.npz``: the reference's weights after training with the
   graded configuration from ``init_params(layer_sizes, default_rng(seed))``
   and ``rng = default_rng(seed + 1)``, for the seed the grader draws from the
@@ -42,7 +47,7 @@ def _key(reference_pkg: Path, mnist: MnistConfig, seed: int) -> str:
 
 
 def ensure(cache_dir: Path, reference_pkg: Path, mnist: MnistConfig, seed: int) -> dict[str, str]:
-    """Return {"data": path, "trajectory": path}, computing what is missing."""
+    """Return {"data": path, "trajectory": path, "shared": folder}, computing what is missing."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = _key(reference_pkg, mnist, seed)
@@ -60,7 +65,44 @@ def ensure(cache_dir: Path, reference_pkg: Path, mnist: MnistConfig, seed: int) 
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if done.returncode != 0:
             raise RuntimeError(f"computing the MNIST reference failed:\n{done.stderr[-3000:]}")
+    paths["shared"] = write_training_split(paths["data"], cache_dir / "shared")
     return {k: str(v) for k, v in paths.items()}
+
+
+SHARED_FILES = ("X_train.npy", "y_train.npy")
+
+
+def write_training_split(data: Path, folder: Path) -> Path:
+    """Write the training split of ``data`` into ``folder`` as .npy files (unless they are
+    newer than ``data``); return the folder. Readable by everyone: workers of any tier map them."""
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o755)
+    targets = [folder / name for name in SHARED_FILES]
+    if all(t.is_file() and t.stat().st_mtime >= data.stat().st_mtime for t in targets):
+        return folder
+    with np.load(data) as z:
+        arrays = (z["X_train"].astype(np.float64) / 255.0, z["y_train"])
+    for target, array in zip(targets, arrays):
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+        tmp.chmod(0o444)
+        os.replace(tmp, target)
+    return folder
+
+
+def load_training_split(shared: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(X_train (60000, 784) float64 in [0, 1], y_train (60000,) int64), mapped read-only from the
+    shared folder; passed to a sandboxed submission, they cross as file names, not bytes."""
+    from nnkit import transport
+
+    return tuple(transport.load_shared(Path(shared) / name) for name in SHARED_FILES)
+
+
+def load_test_split(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(X_test (10000, 784) float64 in [0, 1], y_test (10000,)) from the cache."""
+    with np.load(path) as z:
+        return z["X_test"].astype(np.float64) / 255.0, z["y_test"]
 
 
 def load_data(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -75,10 +75,13 @@ class Grader:
     def hide_from_workers(self) -> None:
         """Without namespaces, workers see the file system as ``nobody``: make the
         reference, the tests, the course secret and the MNIST cache (test labels)
-        unreadable to other users."""
-        for path in (self.reference_pkg, self.tests_dir, self.cache_dir, *self.secret_files):
+        unreadable to other users. The cache folder stays passable (not listable)
+        so workers reach its ``shared`` folder, the training split."""
+        for path in (self.reference_pkg, self.tests_dir, *self.secret_files,
+                     *(p for p in self.cache_dir.iterdir() if p.name != "shared")):
             if path.exists():
                 path.chmod(path.stat().st_mode & ~0o007)
+        self.cache_dir.chmod(self.cache_dir.stat().st_mode & ~0o007 | 0o001)
 
     @property
     def tier_description(self) -> str:
@@ -203,7 +206,7 @@ def _run_suites(grader: Grader, tmp: Path, roots: dict) -> tuple[list[TestResult
         "backend": grader.backend, "tier": grader.tier if grader.backend == "sandbox" else None,
         "roots": {k: str(v) for k, v in roots.items()}, "reference": str(grader.reference_pkg.parent),
         "secret": grader.secret, "results": str(records_path), "mnist": grader.mnist,
-        "limits": {"call_timeout": g.call_timeout},
+        "limits": {"call_timeout": g.call_timeout}, "shared": grader.mnist.get("shared"),
     }
     spec_path.write_text(json.dumps(spec))
     spec_path.chmod(0o600)

@@ -76,7 +76,7 @@ BLAS_ENV |= {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "MALLOC_TRIM_THRESHOLD_": s
 adaptive threshold settles, which makes a fresh process's first MNIST epoch 2.5x slower."""
 BOOTSTRAP = (
     "import sys; sys.path[:0] = sys.argv[4].split(':'); "
-    "from nnkit.worker import main; main(sys.argv[1:4])"
+    "from nnkit.worker import main; main(sys.argv[1:4] + sys.argv[5:])"
 )
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_NO_NEW_PRIVS = 38
@@ -311,7 +311,7 @@ def _python_paths() -> dict[str, Path]:
     }
 
 
-def _bwrap_command(root: Path, limits: dict, fds: tuple[int, int]) -> list[str]:
+def _bwrap_command(root: Path, limits: dict, fds: tuple[int, int], shared: Path | None = None) -> list[str]:
     paths = _python_paths()
     # /tmp is the worker's scratch folder, as in the other tiers: writable, and capped
     # since a tmpfs lives in memory. A bwrap that cannot cap it leaves it read-only.
@@ -347,6 +347,8 @@ def _bwrap_command(root: Path, limits: dict, fds: tuple[int, int]) -> list[str]:
     for name in WORKER_MODULES:
         bind(KIT_DIR / name, f"/sandbox/kit/nnkit/{name}")
     bind(root, "/sandbox/sub")
+    if shared is not None:
+        bind(shared, "/sandbox/shared")
     cmd += ["--chdir", "/tmp", "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin"]
     for key, value in BLAS_ENV.items():
         cmd += ["--setenv", key, value]
@@ -356,14 +358,16 @@ def _bwrap_command(root: Path, limits: dict, fds: tuple[int, int]) -> list[str]:
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
             "prlimit", f"--nproc={limits['processes']}",
             str(paths["executable"]), "-I", "-S", "-c", BOOTSTRAP,
-            str(fds[0]), str(fds[1]), "/sandbox/sub", "/sandbox/sub:/sandbox/kit:/sandbox/site"]
+            str(fds[0]), str(fds[1]), "/sandbox/sub", "/sandbox/sub:/sandbox/kit:/sandbox/site",
+            "/sandbox/shared" if shared is not None else ""]
     return cmd
 
 
-def _plain_command(root: Path, site: Path, fds: tuple[int, int], *, drop_caps: bool) -> list[str]:
+def _plain_command(root: Path, site: Path, fds: tuple[int, int], *, drop_caps: bool,
+                   shared: Path | None = None) -> list[str]:
     paths = _python_paths()
     cmd = [str(paths["executable"]), "-I", "-S", "-c", BOOTSTRAP,
-           str(fds[0]), str(fds[1]), str(root), f"{root}:{site}"]
+           str(fds[0]), str(fds[1]), str(root), f"{root}:{site}", str(shared or "")]
     if drop_caps and shutil.which("setpriv"):
         # Still root (the rlimits tier run as root): drop every capability, so the
         # student's code cannot raise its own limits or act on the machine.
@@ -371,11 +375,11 @@ def _plain_command(root: Path, site: Path, fds: tuple[int, int], *, drop_caps: b
     return cmd
 
 
-def _plain_ruleset(root: Path, site: Path, scratch: Path) -> int | None:
+def _plain_ruleset(root: Path, site: Path, scratch: Path, shared: Path | None = None) -> int | None:
     """The Landlock ruleset of a worker outside bwrap (None without Landlock)."""
     paths = _python_paths()
     read = [*SYSTEM_READ, paths["base_prefix"], paths["executable"], paths["numpy"], paths["numpy_libs"],
-            site, root]
+            site, root, *([shared] if shared is not None else [])]
     return landlock_ruleset(read, [scratch, "/dev/null"])
 
 
@@ -429,8 +433,10 @@ def _widen_pipe(fd: int) -> None:
 class Worker:
     """One sandboxed worker process serving one staged configuration."""
 
-    def __init__(self, root: Path, tier: str, limits: dict, workdir: Path):
+    def __init__(self, root: Path, tier: str, limits: dict, workdir: Path, shared: Path | None = None):
         self.root = Path(root)
+        self.shared = shared
+        """Folder of the read-only files requests may refer to (nnkit.transport.load_shared)."""
         self.tier = tier
         self.limits = limits
         self.workdir = workdir
@@ -447,17 +453,17 @@ class Worker:
         ruleset = None
         if self.tier != "bwrap":
             site = _plain_site(self.workdir)
-            ruleset = _plain_ruleset(self.root, site, scratch)
+            ruleset = _plain_ruleset(self.root, site, scratch, self.shared)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
         for fd in (req_w, resp_w):
             _widen_pipe(fd)
         if self.tier == "bwrap":
-            cmd = _bwrap_command(self.root, self.limits, (req_r, resp_w))
+            cmd = _bwrap_command(self.root, self.limits, (req_r, resp_w), self.shared)
             preexec = _limits_preexec(self.limits, drop_to_nobody=False, nproc=False)
         else:
-            cmd = _plain_command(self.root, site, (req_r, resp_w),
+            cmd = _plain_command(self.root, site, (req_r, resp_w), shared=self.shared,
                                  drop_caps=self.tier == "rlimits" and os.geteuid() == 0)
             preexec = _limits_preexec(self.limits, drop_to_nobody=self.tier == "setuid", landlock_fd=ruleset)
         try:
@@ -553,6 +559,7 @@ class SandboxBackend:
         self.roots = {part: Path(root) for part, root in roots.items()}
         self.limits = {**DEFAULT_LIMITS, **spec.get("limits", {})}
         self.tier = detect_tier(spec.get("tier"))
+        self.shared = Path(spec["shared"]) if spec.get("shared") else None
         self.workdir = Path(tempfile.mkdtemp(prefix="nnkit-worker-"))
         self.workdir.chmod(0o755)
         become_subreaper()
@@ -569,7 +576,7 @@ class SandboxBackend:
             raise GraderError(f"no staged package for part {part!r}")
         key = str(root)
         if key not in self.workers:
-            self.workers[key] = Worker(root, self.tier, self.limits, self.workdir)
+            self.workers[key] = Worker(root, self.tier, self.limits, self.workdir, self.shared)
         return self.workers[key]
 
     def call(self, part, function, args, kwargs, timeout=None, keep_args=None) -> CallResult:

@@ -10,14 +10,22 @@ described in a list of {"dtype", "shape"}; the raw bytes of the arrays follow
 in order. Only the dtypes in DTYPES cross, within MAX_ARRAY_BYTES each and
 MAX_TOTAL_BYTES in all. The reader rebuilds plain ``np.ndarray``s and accepts
 nothing else: nothing received is ever unpickled or evaluated.
+
+Large read-only inputs (the MNIST training split) need not cross at all: an
+array opened with ``load_shared`` travels as {"__shared__": file name}, and
+a reader given the folder holding that file (the worker, which sees it
+read-only) maps it copy-on-write. A reader given no folder (the grader)
+rejects such a reference.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import select
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +50,40 @@ class Timeout(TransportError):
     """No complete message arrived before the deadline."""
 
 
+SHARED_NAME = re.compile(r"[A-Za-z0-9_-]+\.npy")
+"""What a shared file may be called."""
+_shared: dict[int, tuple[np.ndarray, Path]] = {}
+"""id -> (array, file) of the arrays opened with load_shared in this process."""
+
+
+# ------------------------------------------------------------------ shared files
+
+def load_shared(path: str | Path) -> np.ndarray:
+    """A read-only mapping of the .npy file at ``path`` that crosses to a worker as its name, not its bytes.
+
+    The worker must see the file's folder (its ``shared`` folder); there, and
+    in ``private_copy``, the callee gets its own copy-on-write mapping.
+    """
+    path = Path(path)
+    if not SHARED_NAME.fullmatch(path.name):
+        raise TransportError(f"{path.name!r} is not a valid shared file name")
+    arr = np.load(path, mmap_mode="r")
+    _shared[id(arr)] = (arr, path)
+    return arr
+
+
+def private_copy(path: str | Path) -> np.ndarray:
+    """A writable copy-on-write mapping of the .npy file at ``path``, as a plain ndarray:
+    what the callee writes stays in its own process, and the file is never touched."""
+    return np.load(path, mmap_mode="c").view(np.ndarray)
+
+
+def shared_file(value) -> Path | None:
+    """The file behind ``value`` if it came from load_shared in this process, else None."""
+    entry = _shared.get(id(value))
+    return entry[1] if entry is not None and entry[0] is value else None
+
+
 # ------------------------------------------------------------------ encode
 
 def encode(tree) -> list[bytes | memoryview]:
@@ -59,6 +101,8 @@ def encode(tree) -> list[bytes | memoryview]:
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else {"__float__": repr(value)}
+        if isinstance(value, np.ndarray) and shared_file(value) is not None:
+            return {"__shared__": shared_file(value).name}
         if isinstance(value, (np.ndarray, np.generic)):
             arr = np.asarray(value)
             if arr.dtype.str not in DTYPES:
@@ -159,8 +203,12 @@ def _spec_nbytes(spec) -> tuple[np.dtype, tuple[int, ...], int]:
     return dtype, tuple(shape), nbytes
 
 
-def receive(fd: int, timeout: float | None = None):
-    """Read one message; raise Timeout, PeerClosed or TransportError."""
+def receive(fd: int, timeout: float | None = None, shared_dir: str | Path | None = None):
+    """Read one message; raise Timeout, PeerClosed or TransportError.
+
+    ``shared_dir``: the folder of the shared files this reader may map (None:
+    a shared-file reference is malformed).
+    """
     deadline = None if timeout is None else time.monotonic() + timeout
     length = int.from_bytes(_read_exact(fd, 8, deadline), "big")
     if length > MAX_HEADER_BYTES:
@@ -176,20 +224,33 @@ def receive(fd: int, timeout: float | None = None):
         raise TransportError("message exceeds the size cap")
     arrays = [np.empty(shape, dtype=dtype) for dtype, shape, _ in specs]
     _read_into(fd, [memoryview(a).cast("B") for a in arrays if a.nbytes], deadline)
-    return _decode(header["body"], arrays, 0)
+    return _decode(header["body"], arrays, 0, shared_dir)
 
 
 def _no_constant(name):
     raise ValueError(f"bare {name} is not allowed")
 
 
-def _decode(node, arrays, depth):
+def _open_shared(name, shared_dir) -> np.ndarray:
+    if shared_dir is None:
+        raise TransportError("unexpected shared-file reference")
+    if not isinstance(name, str) or not SHARED_NAME.fullmatch(name):
+        raise TransportError("malformed shared-file reference")
+    try:
+        return private_copy(Path(shared_dir) / name)
+    except (OSError, ValueError) as exc:
+        raise TransportError(f"cannot map shared file {name}: {exc}") from None
+
+
+def _decode(node, arrays, depth, shared_dir=None):
     if depth > MAX_DEPTH:
         raise TransportError("message too deeply nested")
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     if isinstance(node, list):
-        return [_decode(v, arrays, depth + 1) for v in node]
+        return [_decode(v, arrays, depth + 1, shared_dir) for v in node]
+    if isinstance(node, dict) and set(node) == {"__shared__"}:
+        return _open_shared(node["__shared__"], shared_dir)
     if isinstance(node, dict) and len(node) in (1, 2):
         if "__array__" in node:
             index = node["__array__"]
@@ -202,9 +263,9 @@ def _decode(node, arrays, depth):
                 return arr[()]
             return arr
         if set(node) == {"__tuple__"} and isinstance(node["__tuple__"], list):
-            return tuple(_decode(v, arrays, depth + 1) for v in node["__tuple__"])
+            return tuple(_decode(v, arrays, depth + 1, shared_dir) for v in node["__tuple__"])
         if set(node) == {"__dict__"} and isinstance(node["__dict__"], dict):
-            return {str(k): _decode(v, arrays, depth + 1) for k, v in node["__dict__"].items()}
+            return {str(k): _decode(v, arrays, depth + 1, shared_dir) for k, v in node["__dict__"].items()}
         if set(node) == {"__float__"} and node["__float__"] in ("nan", "inf", "-inf"):
             return float(node["__float__"])
     raise TransportError("malformed message node")

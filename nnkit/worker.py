@@ -2,9 +2,11 @@
 
 Started by nnkit.sandbox as
 
-    python -I -S -c "<bootstrap>" REQUEST_FD RESPONSE_FD ROOT
+    python -I -S -c "<bootstrap>" REQUEST_FD RESPONSE_FD ROOT SYS_PATH [SHARED]
 
-with ROOT holding the staged ``scratchnet`` package of one configuration. It
+with ROOT holding the staged ``scratchnet`` package of one configuration and
+SHARED the folder of the read-only files requests may refer to (the MNIST
+training split; see nnkit.transport.load_shared). It
 reads requests {"op": "call", "function", "args", "kwargs", "keep_args"} or
 {"op": "map", "function", "calls": [[args, kwargs], ...]} and answers
 {"ok": True, "result": {...}} or {"ok": False, "error": {...}} through
@@ -32,7 +34,7 @@ def _load(modules: dict, dotted: str, root: str, announce) -> object:
     return modules[dotted]
 
 
-def serve(request_fd: int, response_fd: int, root: str) -> None:
+def serve(request_fd: int, response_fd: int, root: str, shared: str | None = None) -> None:
     """Answer requests until the grader closes the channel."""
     from nnkit import transport
     from nnkit.invoke import ContractViolation, describe_exception, invoke, module_name
@@ -40,7 +42,7 @@ def serve(request_fd: int, response_fd: int, root: str) -> None:
     modules: dict = {}
     while True:
         try:
-            request = transport.receive(request_fd)
+            request = transport.receive(request_fd, shared_dir=shared)
         except transport.PeerClosed:
             return
         op = request.get("op") if isinstance(request, dict) else None
@@ -80,10 +82,11 @@ def serve(request_fd: int, response_fd: int, root: str) -> None:
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     request_fd, response_fd, root = int(argv[0]), int(argv[1]), argv[2]
+    shared = argv[3] if len(argv) > 3 and argv[3] else None
     sys.path.insert(0, root)
     import numpy  # noqa: F401  (imported before any student code runs)
 
-    serve(request_fd, response_fd, root)
+    serve(request_fd, response_fd, root, shared)
 
 
 if __name__ == "__main__":

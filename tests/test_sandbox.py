@@ -204,6 +204,43 @@ def test_transport_times_out_on_a_silent_peer():
         os.close(w)
 
 
+def test_transport_sends_a_shared_file_by_name(tmp_path):
+    """Does an array from load_shared cross as its file name, arrive as a writable plain
+    ndarray with the same values, and leave the file untouched when the receiver writes?"""
+    X = np.arange(12.0).reshape(3, 4)
+    np.save(tmp_path / "X_train.npy", X)
+    shared = transport.load_shared(tmp_path / "X_train.npy")
+    assert sum(len(b) for b in transport.encode({"x": shared})) < 200
+    r, w = os.pipe()
+    try:
+        transport.send(w, {"x": shared, "y": X})
+        got = transport.receive(r, timeout=5, shared_dir=tmp_path)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert type(got["x"]) is np.ndarray and got["x"].tolist() == X.tolist()
+    got["x"][0, 0] = -1.0
+    assert np.load(tmp_path / "X_train.npy")[0, 0] == 0.0
+    assert got["y"].tolist() == X.tolist()  # a plain array still crosses as bytes
+
+
+@pytest.mark.parametrize("node,shared_dir,why", [
+    ({"__shared__": "X_train.npy"}, None, "unexpected shared-file reference"),
+    ({"__shared__": "../X_train.npy"}, "somewhere", "malformed shared-file reference"),
+    ({"__shared__": "absent.npy"}, "somewhere", "cannot map shared file"),
+], ids=["grader-side", "path-escape", "missing"])
+def test_transport_refuses_bad_shared_references(tmp_path, node, shared_dir, why):
+    """Does a reader refuse a shared-file reference it did not allow, or that leaves its folder?"""
+    r, w = os.pipe()
+    try:
+        os.write(w, _frame({"body": node, "arrays": []}))
+        with pytest.raises(transport.TransportError, match=why):
+            transport.receive(r, timeout=2, shared_dir=shared_dir and tmp_path)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 # ------------------------------------------------------------------ workers
 
 
@@ -226,7 +263,7 @@ def make_backend(tmp_path):
     """make_backend(tier, probe_source, **limits) -> a SandboxBackend whose activations.py is the probe."""
     backends = []
 
-    def make(tier: str, source: str, **limits) -> SandboxBackend:
+    def make(tier: str, source: str, shared: Path | None = None, **limits) -> SandboxBackend:
         root = tmp_path / f"pkg{len(backends)}"
         package = root / "scratchnet"
         package.mkdir(parents=True)
@@ -234,7 +271,7 @@ def make_backend(tmp_path):
         (package / "activations.py").write_text(textwrap.dedent(source))
         for path in [root, *root.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-        backend = SandboxBackend({None: root}, {"tier": tier, "limits": limits})
+        backend = SandboxBackend({None: root}, {"tier": tier, "limits": limits, "shared": shared})
         backends.append(backend)
         return backend
 
@@ -272,6 +309,32 @@ def test_worker_answers_like_the_contract(tier, make_backend):
     with pytest.raises(StudentError, match=r"raised ValueError: bad input \(3,\)") as info:
         backend.call(None, "tanh", (np.zeros(3),), {})
     assert info.value.location.startswith("activations.py:")
+
+
+def test_worker_maps_shared_files_copy_on_write(tier, make_backend, tmp_path):
+    """Does a worker get a shared file's array (the MNIST training split) without the bytes
+    crossing, write only its own copy, and fail to open the file itself for writing?"""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    np.save(shared / "X_train.npy", np.arange(6.0))
+    (shared / "X_train.npy").chmod(0o444)
+    backend = make_backend(tier, f"""
+        import numpy as np
+
+        def relu(z):
+            z[0] = 100.0
+            opened = []
+            for path in ({str(shared / "X_train.npy")!r}, "/sandbox/shared/X_train.npy"):
+                try:
+                    open(path, "r+b").close()
+                    opened.append(path)
+                except OSError:
+                    pass
+            return {{"total": float(z.sum()), "plain": type(z) is np.ndarray, "opened for writing": opened}}
+    """, shared=shared)
+    got = _relu(backend, transport.load_shared(shared / "X_train.npy")).value
+    assert got == {"total": 115.0, "plain": True, "opened for writing": []}
+    assert np.load(shared / "X_train.npy").tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 def test_bwrap_worker_is_nobody_and_sees_nothing_of_the_grader(make_backend):

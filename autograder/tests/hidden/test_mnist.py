@@ -3,7 +3,8 @@
 The grader supplies the initial parameters (the reference's init_params with
 a seed drawn from the course secret) and the seed of the training rng. The
 student's train() runs with the graded configuration, using all four of
-their files, in the sandbox; it sees the training split only. The grader
+their files, in the sandbox; it sees the training split only (mapped from
+the grader's shared folder, copy-on-write). The grader
 then measures test accuracy with the reference forward pass, and checks
 that the trained weights are the ones the specified algorithm produces from
 that start, so a loop that does not train through the student's own
@@ -15,7 +16,7 @@ import pytest
 
 from nnkit.checks import check_keys, fail
 from nnkit.config import load_config
-from nnkit.mnist_reference import load_data
+from nnkit.mnist_reference import load_test_split, load_training_split
 
 pytestmark = pytest.mark.part("training")
 
@@ -37,7 +38,8 @@ def test_mnist_accuracy_above_threshold(submission, reference, grading_spec):
     mnist = grading_spec.get("mnist")
     if not mnist:
         pytest.fail("grader error: the MNIST reference is not configured")
-    X_train, y_train, X_test, y_test = load_data(mnist["data"])
+    X_train, y_train = load_training_split(mnist["shared"])
+    X_test, y_test = load_test_split(mnist["data"])
     seed = int(mnist["seed"])
     start = reference.forward.init_params(list(cfg.layer_sizes), np.random.default_rng(seed))
     what = (f"train(params, X_train, y_train, epochs={cfg.epochs}, batch_size={cfg.batch_size}, "
