@@ -168,6 +168,17 @@ def pytest_collection_finish(session):
     Path(target).write_text(json.dumps(items, indent=1))
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Failures are reported as ``student_message`` (see pytest_runtest_makereport): spare pytest
+    formatting a long traceback for each, which would cost more than many tests themselves."""
+    for item in items:
+        item.repr_failure = _student_repr
+
+
+def _student_repr(excinfo, style=None) -> str:
+    return student_message(excinfo.value)
+
+
 def pytest_runtest_logstart(nodeid, location):
     """Record that a test started, so the grader knows which one a crash interrupted."""
     if _STATE.results_file:
