@@ -47,6 +47,8 @@ def pytest_configure(config):
     if spec_path:
         _STATE.spec = json.loads(Path(spec_path).read_text())
         _STATE.results_file = _STATE.spec.get("results")
+        if _STATE.spec.get("backend") == "sandbox" and not config.getoption("collectonly"):
+            _backend(config).warm()  # the workers start up while the tests are collected
 
 
 def _backend(config):

@@ -7,6 +7,8 @@
   the MNIST test sees this folder read-only and maps the files instead of
   receiving 376 MB through a pipe (``nnkit.transport.load_shared``); the
   test split never leaves the grader.
+- ``test/X_test.npy``, ``test/y_test.npy``: the test split, likewise, for the
+  grader alone (mapped, not decompressed, by each test process).
 - ``trajectory-<sha>.npz``: the reference's weights after training with the
   graded configuration from ``init_params(layer_sizes, default_rng(seed))``
   and ``rng = default_rng(seed + 1)``, for the seed the grader draws from the
@@ -65,28 +67,31 @@ def ensure(cache_dir: Path, reference_pkg: Path, mnist: MnistConfig, seed: int) 
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if done.returncode != 0:
             raise RuntimeError(f"computing the MNIST reference failed:\n{done.stderr[-3000:]}")
-    paths["shared"] = write_training_split(paths["data"], cache_dir / "shared")
+    paths["shared"] = _write_split(paths["data"], cache_dir / "shared", "train", mode=0o444)
+    _write_split(paths["data"], cache_dir / "test", "test", mode=0o400)
     return {k: str(v) for k, v in paths.items()}
 
 
-SHARED_FILES = ("X_train.npy", "y_train.npy")
+def _split_files(split: str) -> tuple[str, str]:
+    return f"X_{split}.npy", f"y_{split}.npy"
 
 
-def write_training_split(data: Path, folder: Path) -> Path:
-    """Write the training split of ``data`` into ``folder`` as .npy files (unless they are
-    newer than ``data``); return the folder. Readable by everyone: workers of any tier map them."""
+def _write_split(data: Path, folder: Path, split: str, mode: int) -> Path:
+    """Write one split of ``data`` into ``folder`` as .npy files, X as float64 in [0, 1]
+    (unless they are newer than ``data``); return the folder. The training split is
+    readable by everyone (workers of any tier map it); the test split by the grader only."""
     folder.mkdir(exist_ok=True)
-    folder.chmod(0o755)
-    targets = [folder / name for name in SHARED_FILES]
+    folder.chmod(0o755 if mode & 0o004 else 0o700)
+    targets = [folder / name for name in _split_files(split)]
     if all(t.is_file() and t.stat().st_mtime >= data.stat().st_mtime for t in targets):
         return folder
     with np.load(data) as z:
-        arrays = (z["X_train"].astype(np.float64) / 255.0, z["y_train"])
+        arrays = (z[f"X_{split}"].astype(np.float64) / 255.0, z[f"y_{split}"])
     for target, array in zip(targets, arrays):
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
             np.save(f, array)
-        tmp.chmod(0o444)
+        tmp.chmod(mode)
         os.replace(tmp, target)
     return folder
 
@@ -96,13 +101,14 @@ def load_training_split(shared: str | Path) -> tuple[np.ndarray, np.ndarray]:
     shared folder; passed to a sandboxed submission, they cross as file names, not bytes."""
     from nnkit import transport
 
-    return tuple(transport.load_shared(Path(shared) / name) for name in SHARED_FILES)
+    return tuple(transport.load_shared(Path(shared) / name) for name in _split_files("train"))
 
 
-def load_test_split(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(X_test (10000, 784) float64 in [0, 1], y_test (10000,)) from the cache."""
-    with np.load(path) as z:
-        return z["X_test"].astype(np.float64) / 255.0, z["y_test"]
+def load_test_split(data: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(X_test (10000, 784) float64 in [0, 1], y_test (10000,)), mapped read-only from the
+    ``test`` folder next to ``data`` (the cache's mnist.npz)."""
+    folder = Path(data).parent / "test"
+    return tuple(np.load(folder / name, mmap_mode="r") for name in _split_files("test"))
 
 
 def load_data(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

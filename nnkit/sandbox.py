@@ -579,6 +579,14 @@ class SandboxBackend:
             self.workers[key] = Worker(root, self.tier, self.limits, self.workdir, self.shared)
         return self.workers[key]
 
+    def warm(self) -> None:
+        """Start a worker for every configuration now, without waiting for them: each imports
+        NumPy (most of its start-up) while the test process collects and runs its first tests."""
+        for part in self.roots:
+            worker = self._worker(part)
+            if not worker.alive:
+                worker.start()
+
     def call(self, part, function, args, kwargs, timeout=None, keep_args=None) -> CallResult:
         request = {"op": "call", "function": function, "args": args, "kwargs": kwargs,
                    "keep_args": None if keep_args is None else [int(i) for i in keep_args]}

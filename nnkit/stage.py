@@ -36,17 +36,24 @@ def stage(student_files: dict[str, Path | None], reference_pkg: Path, dest: Path
     - dest: an empty folder.
 
     Returns configuration name -> folder to put on sys.path (holding scratchnet/).
+    Configurations made of the same files share one folder (the first part's
+    and end to end both use every student file), so they share one worker.
     """
-    roots = {}
+    roots, made = {}, {}
     for config in CONFIGS:
+        mine = student_parts(None if config == "end_to_end" else config)
+        sources = {filename: student_files.get(part) if part in mine else Path(reference_pkg) / filename
+                   for part, filename in GRADED_FILES.items()}
+        key = tuple(sorted((name, str(path)) for name, path in sources.items()))
+        if key in made:
+            roots[config] = made[key]
+            continue
         pkg = Path(dest) / config / "scratchnet"
         pkg.mkdir(parents=True)
         for module in provided_modules(reference_pkg):
             shutil.copyfile(module, pkg / module.name)
-        mine = student_parts(None if config == "end_to_end" else config)
-        for part, filename in GRADED_FILES.items():
-            source = student_files.get(part) if part in mine else Path(reference_pkg) / filename
+        for filename, source in sources.items():
             if source is not None:
                 shutil.copyfile(source, pkg / filename)
-        roots[config] = pkg.parent
+        roots[config] = made[key] = pkg.parent
     return roots
