@@ -27,7 +27,7 @@ from pathlib import Path
 from nnkit import mnist_reference
 from nnkit.config import AssignmentConfig, ROOT
 from nnkit.results import CSV_COLUMNS, SubmissionResult, TestResult, write_submission
-from nnkit.sandbox import BLAS_ENV, TIER_DESCRIPTIONS, detect_tier, kill_tree
+from nnkit.sandbox import BLAS_ENV, FORKING_DESCRIPTION, TIER_DESCRIPTIONS, detect_tier, forking_available, kill_tree
 from nnkit.stage import stage
 from nnkit.submission import SubmissionError, collect, submission_name
 
@@ -57,11 +57,14 @@ class Grader:
     """Files holding the course secret (hidden from workers in the setuid tier)."""
     manifest: list[dict] = field(default_factory=list)
     mnist: dict = field(default_factory=dict)
+    forking: bool = False
+    """Workers are forked from one zygote per submission (see nnkit.sandbox.forking_available)."""
 
     def prepare(self) -> "Grader":
         """Detect the tier, cache the MNIST reference, collect the test manifest."""
         if self.backend == "sandbox":
             self.tier = detect_tier(self.tier)
+            self.forking = forking_available(self.tier)
         else:
             self.tier = "none (in-process)"
         seed = mnist_reference.mnist_seed(self.secret)
@@ -85,7 +88,8 @@ class Grader:
 
     @property
     def tier_description(self) -> str:
-        return TIER_DESCRIPTIONS.get(self.tier, self.tier or "")
+        description = TIER_DESCRIPTIONS.get(self.tier, self.tier or "")
+        return description + (FORKING_DESCRIPTION if self.forking else "")
 
     def visibility(self) -> dict[str, str]:
         g = self.config.grading
@@ -206,7 +210,7 @@ def _run_suites(grader: Grader, tmp: Path, roots: dict) -> tuple[list[TestResult
         "backend": grader.backend, "tier": grader.tier if grader.backend == "sandbox" else None,
         "roots": {k: str(v) for k, v in roots.items()}, "reference": str(grader.reference_pkg.parent),
         "secret": grader.secret, "results": str(records_path), "mnist": grader.mnist,
-        "limits": {"call_timeout": g.call_timeout}, "shared": grader.mnist.get("shared"),
+        "limits": {"call_timeout": g.call_timeout}, "shared": grader.mnist.get("shared"), "zygote": grader.forking,
     }
     spec_path.write_text(json.dumps(spec))
     spec_path.chmod(0o600)

@@ -39,6 +39,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,13 +52,16 @@ import psutil
 import nnkit
 from nnkit import transport
 from nnkit.invoke import import_chain, module_name
+from nnkit.landlock import SYSTEM_READ, landlock_abi, landlock_restrictor
+from nnkit.landlock import landlock_ruleset as _ruleset
 from nnkit.local import raise_student_error
 from nnkit.proxy import CallResult, GraderError, StudentCrash, StudentError, StudentTimeout
+from nnkit.worker import ISOLATION_FAILED
 
 NOBODY = 65534
 OUTPUT_CAP = 64 * 1024
 KIT_DIR = Path(nnkit.__file__).resolve().parent
-WORKER_MODULES = ("__init__.py", "contract.py", "invoke.py", "transport.py", "worker.py")
+WORKER_MODULES = ("__init__.py", "contract.py", "invoke.py", "landlock.py", "transport.py", "worker.py")
 """The kit's modules the worker imports (standard library and numpy only)."""
 DEFAULT_LIMITS = {
     "call_timeout": 10.0,
@@ -79,7 +83,6 @@ BOOTSTRAP = (
     "from nnkit.worker import main; main(sys.argv[1:4] + sys.argv[5:])"
 )
 _PR_SET_CHILD_SUBREAPER = 36
-_PR_SET_NO_NEW_PRIVS = 38
 
 
 def become_subreaper() -> bool:
@@ -145,96 +148,6 @@ def kill_tree(pid: int | None = None, *, include_self: bool = False) -> int:
     return killed
 
 
-# ------------------------------------------------------------------ Landlock
-# The three syscalls have the same numbers on every architecture.
-_LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446
-_LANDLOCK_RULE_PATH_BENEATH = 1
-_FS_READ = 0b1101
-"""Landlock rights EXECUTE | READ_FILE | READ_DIR."""
-_FS_FILE_RIGHTS = 0b111 | (1 << 14) | (1 << 15)
-"""The rights that apply to a file (not a folder): EXECUTE, WRITE_FILE, READ_FILE, TRUNCATE, IOCTL_DEV."""
-SYSTEM_READ = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",
-               "/dev/zero", "/dev/urandom", "/dev/random")
-"""What a worker outside bwrap may read besides Python, NumPy and its package."""
-
-
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
-
-
-class _PathBeneath(ctypes.Structure):
-    _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-
-def landlock_abi() -> int:
-    """The kernel's Landlock ABI version; 0 when it has none."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        abi = libc.syscall(ctypes.c_long(_LANDLOCK_CREATE_RULESET), None, ctypes.c_size_t(0), ctypes.c_uint32(1))
-    except (OSError, AttributeError):
-        return 0
-    return max(int(abi), 0)
-
-
-def landlock_ruleset(read: list, write: list) -> int | None:
-    """A Landlock ruleset (its fd) allowing reads under ``read`` and everything under ``write``.
-
-    The rest of the file system is denied, and so are TCP (ABI 4) and
-    signals and abstract sockets to processes outside the restricted tree
-    (ABI 6). Paths that do not exist are skipped. None without Landlock.
-    """
-    abi = landlock_abi()
-    if abi < 1:
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    # Every right the ABI knows: 13 in v1, then REFER (v2), TRUNCATE (v3), IOCTL_DEV (v5).
-    all_fs = (1 << (13 + (abi >= 2) + (abi >= 3) + (abi >= 5))) - 1
-    attr = _RulesetAttr(all_fs, 0b11 if abi >= 4 else 0, 0b11 if abi >= 6 else 0)
-    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
-    fd = libc.syscall(ctypes.c_long(_LANDLOCK_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(size),
-                      ctypes.c_uint32(0))
-    if fd < 0:
-        raise GraderError(f"could not create a Landlock ruleset: {os.strerror(ctypes.get_errno())}")
-    try:
-        for paths, rights in ((read, _FS_READ), (write, all_fs)):
-            for path in map(str, paths):
-                try:
-                    parent = os.open(path, os.O_PATH | os.O_CLOEXEC)
-                except FileNotFoundError:
-                    continue
-                try:
-                    allowed = rights if os.path.isdir(path) else rights & _FS_FILE_RIGHTS
-                    rule = _PathBeneath(allowed, parent)
-                    if libc.syscall(ctypes.c_long(_LANDLOCK_ADD_RULE), ctypes.c_int(fd),
-                                    ctypes.c_int(_LANDLOCK_RULE_PATH_BENEATH), ctypes.byref(rule),
-                                    ctypes.c_uint32(0)) != 0:
-                        raise GraderError(f"could not add {path} to the Landlock ruleset: "
-                                          f"{os.strerror(ctypes.get_errno())}")
-                finally:
-                    os.close(parent)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _landlock_restrictor(fd: int):
-    """A function that confines the calling process to ruleset ``fd`` (for preexec_fn).
-
-    The libc functions are looked up here, before the fork.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    prctl, syscall = libc.prctl, libc.syscall
-
-    def restrict():
-        if prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
-                syscall(ctypes.c_long(_LANDLOCK_RESTRICT_SELF), ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
-            raise OSError(ctypes.get_errno(), "could not apply the Landlock ruleset")
-    return restrict
-
-
 def _describe_tiers() -> dict[str, str]:
     abi = landlock_abi()
     confined = (f"Landlock ABI {abi}: reads only the runtime and its package, writes only its scratch folder"
@@ -250,6 +163,8 @@ def _describe_tiers() -> dict[str, str]:
 
 
 TIER_DESCRIPTIONS = _describe_tiers()
+FORKING_DESCRIPTION = ("; one sandbox per submission, each part's worker forked into its own user, "
+                       "network and IPC namespaces and Landlock domain")
 
 
 def _bwrap_works() -> bool:
@@ -311,7 +226,10 @@ def _python_paths() -> dict[str, Path]:
     }
 
 
-def _bwrap_command(root: Path, limits: dict, fds: tuple[int, int], shared: Path | None = None) -> list[str]:
+def _bwrap_command(root: Path, limits: dict, fds: tuple[int, int], shared: Path | None = None,
+                   zygote: bool = False) -> list[str]:
+    """The bwrap command of a worker serving ``root`` on ``fds`` (requests in, answers out);
+    with ``zygote``, of a zygote serving every package under ``root`` on control socket fds[0]."""
     paths = _python_paths()
     # /tmp is the worker's scratch folder, as in the other tiers: writable, and capped
     # since a tmpfs lives in memory. A bwrap that cannot cap it leaves it read-only.
@@ -346,7 +264,7 @@ def _bwrap_command(root: Path, limits: dict, fds: tuple[int, int], shared: Path 
         bind(paths["numpy_libs"], "/sandbox/site/numpy.libs")
     for name in WORKER_MODULES:
         bind(KIT_DIR / name, f"/sandbox/kit/nnkit/{name}")
-    bind(root, "/sandbox/sub")
+    bind(root, "/sandbox/stage" if zygote else "/sandbox/sub")
     if shared is not None:
         bind(shared, "/sandbox/shared")
     cmd += ["--chdir", "/tmp", "--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin"]
@@ -357,9 +275,12 @@ def _bwrap_command(root: Path, limits: dict, fds: tuple[int, int], shared: Path 
     cmd += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
             "prlimit", f"--nproc={limits['processes']}",
-            str(paths["executable"]), "-I", "-S", "-c", BOOTSTRAP,
-            str(fds[0]), str(fds[1]), "/sandbox/sub", "/sandbox/sub:/sandbox/kit:/sandbox/site",
-            "/sandbox/shared" if shared is not None else ""]
+            str(paths["executable"]), "-I", "-S", "-c", BOOTSTRAP]
+    shared_arg = "/sandbox/shared" if shared is not None else ""
+    if zygote:
+        cmd += ["zygote", str(fds[0]), "-", "/sandbox/kit:/sandbox/site", shared_arg]
+    else:
+        cmd += [str(fds[0]), str(fds[1]), "/sandbox/sub", "/sandbox/sub:/sandbox/kit:/sandbox/site", shared_arg]
     return cmd
 
 
@@ -383,6 +304,14 @@ def _plain_ruleset(root: Path, site: Path, scratch: Path, shared: Path | None = 
     return landlock_ruleset(read, [scratch, "/dev/null"])
 
 
+def landlock_ruleset(read: list, write: list) -> int | None:
+    """nnkit.landlock.landlock_ruleset, its failures raised as GraderError (fail closed)."""
+    try:
+        return _ruleset(read, write)
+    except OSError as exc:
+        raise GraderError(str(exc)) from None
+
+
 def _plain_site(workdir: Path) -> Path:
     """A folder holding only NumPy and the worker's modules, for tiers without bwrap."""
     paths = _python_paths()
@@ -400,7 +329,7 @@ def _plain_site(workdir: Path) -> Path:
 
 
 def _limits_preexec(limits: dict, *, drop_to_nobody: bool, nproc: bool = True, landlock_fd: int | None = None):
-    restrict = _landlock_restrictor(landlock_fd) if landlock_fd is not None else None
+    restrict = landlock_restrictor(landlock_fd) if landlock_fd is not None else None
 
     def apply():
         os.setsid()
@@ -418,6 +347,13 @@ def _limits_preexec(limits: dict, *, drop_to_nobody: bool, nproc: bool = True, l
         if nproc:
             resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"],) * 2)
     return apply
+
+
+def _signal_reason(number: int) -> str:
+    name = signal.Signals(number).name
+    why = {"SIGXCPU": "CPU time limit reached", "SIGXFSZ": "file size limit reached",
+           "SIGKILL": "killed (memory or process limit?)", "SIGSEGV": "segmentation fault"}
+    return f"{name}: {why.get(name, 'terminated by a signal')}"
 
 
 def _widen_pipe(fd: int) -> None:
@@ -477,17 +413,7 @@ class Worker:
                 os.close(fd)
         self.request_fd, self.response_fd = req_w, resp_r
         self.imported = set()
-        self._drain = threading.Thread(target=self._drain_output, args=(out_r,), daemon=True)
-        self._drain.start()
-
-    def _drain_output(self, fd: int) -> None:
-        with os.fdopen(fd, "rb", buffering=0) as pipe:
-            while True:
-                chunk = pipe.read(1 << 16)
-                if not chunk:
-                    return
-                if len(self.output) < OUTPUT_CAP:
-                    self.output += chunk[: OUTPUT_CAP - len(self.output)]
+        threading.Thread(target=_drain, args=(out_r, self.output), daemon=True).start()
 
     @property
     def alive(self) -> bool:
@@ -525,11 +451,13 @@ class Worker:
         except subprocess.TimeoutExpired:
             return "it closed its channel"
         if code < 0:
-            name = signal.Signals(-code).name
-            why = {"SIGXCPU": "CPU time limit reached", "SIGXFSZ": "file size limit reached",
-                   "SIGKILL": "killed (memory or process limit?)", "SIGSEGV": "segmentation fault"}
-            return f"{name}: {why.get(name, 'terminated by a signal')}"
+            return _signal_reason(-code)
         return f"the process exited with code {code} (sys.exit or os._exit in your code?)"
+
+    @property
+    def host_pid(self) -> int | None:
+        """The grader's child to keep when orphans are reaped (None when not running)."""
+        return self.proc.pid if self.alive else None
 
     def stop(self) -> None:
         if self.proc is None:
@@ -547,6 +475,173 @@ class Worker:
         self.proc = None
 
 
+class Zygote:
+    """One bwrap sandbox per submission holding every staged configuration (read-only, under
+    /sandbox/stage) and a process that has imported NumPy once and forks a worker per
+    configuration (see nnkit.worker.zygote for how each worker isolates itself)."""
+
+    def __init__(self, stage: Path, limits: dict, workdir: Path, shared: Path | None):
+        self.stage = Path(stage)
+        self.limits = limits
+        self.workdir = workdir
+        self.shared = shared
+        self.proc: subprocess.Popen | None = None
+        self.control: socket.socket | None = None
+        self.generation = 0
+        """Bumped at every start: workers forked by an earlier zygote are gone."""
+        self._forks = 0
+        self.output = bytearray()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        out_r, out_w = os.pipe()
+        cmd = _bwrap_command(self.stage, self.limits, (child.fileno(), -1), self.shared, zygote=True)
+        try:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(child.fileno(),),
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, close_fds=True,
+                preexec_fn=_limits_preexec(self.limits, drop_to_nobody=False, nproc=False))
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise GraderError(f"could not start the sandbox: {exc}") from None
+        finally:
+            child.close()
+            os.close(out_w)
+        self.control = parent
+        self.generation += 1
+        threading.Thread(target=_drain, args=(out_r, self.output), daemon=True).start()
+
+    def _ask(self, request: dict, fds=(), timeout: float = 20.0) -> dict:
+        import json
+
+        if not self.alive:
+            self.start()
+        try:
+            socket.send_fds(self.control, [json.dumps(request).encode()], list(fds))
+            self.control.settimeout(timeout)
+            answer = json.loads(self.control.recv(1 << 16) or b"null")
+        except (OSError, ValueError) as exc:
+            self.stop()
+            raise GraderError(f"the sandbox's zygote did not answer: {exc}") from None
+        if not isinstance(answer, dict):
+            self.stop()
+            raise GraderError("the sandbox's zygote stopped"
+                              + (f": {bytes(self.output).decode(errors='replace')[-300:]}" if self.output else ""))
+        return answer
+
+    def fork(self, root: Path, fds: tuple[int, int, int]) -> int:
+        """Fork a worker for the configuration in ``root`` (a folder of the stage); its pid."""
+        paths = _python_paths()
+        inside = f"/sandbox/stage/{Path(root).relative_to(self.stage)}"
+        self._forks += 1
+        scratch = f"/tmp/w{self._forks}"
+        read = [*SYSTEM_READ, str(paths["base_prefix"]), str(paths["executable"]), "/sandbox/kit", "/sandbox/site",
+                inside, *(["/sandbox/shared"] if self.shared is not None else [])]
+        answer = self._ask({"op": "fork", "root": inside, "scratch": scratch, "read": read,
+                            "write": [scratch, "/dev/null"]}, fds)
+        if not isinstance(answer.get("pid"), int):
+            self.stop()
+            raise GraderError("the sandbox's zygote sent a malformed answer")
+        return answer["pid"]
+
+    def status(self, pid: int) -> dict:
+        """How a forked worker ended: {"exit": code}, {"signal": n} or {"running": True}."""
+        return self._ask({"op": "status", "pid": pid}, timeout=5.0)
+
+    def stop(self) -> None:
+        """Kill the whole sandbox: the zygote and every worker it forked."""
+        if self.control is not None:
+            self.control.close()
+            self.control = None
+        if self.proc is not None:
+            kill_tree(self.proc.pid, include_self=True)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.proc = None
+
+
+def _drain(fd: int, sink: bytearray) -> None:
+    """Keep the first OUTPUT_CAP bytes written to pipe ``fd`` in ``sink``; discard the rest."""
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        while True:
+            chunk = pipe.read(1 << 16)
+            if not chunk:
+                return
+            if len(sink) < OUTPUT_CAP:
+                sink += chunk[: OUTPUT_CAP - len(sink)]
+
+
+class ForkedWorker(Worker):
+    """A worker forked by the submission's zygote. Any failure (timeout, crash) stops the
+    whole sandbox, so nothing the student's code started survives; the next call forks again."""
+
+    def __init__(self, root: Path, zygote: Zygote, limits: dict):
+        super().__init__(root, "bwrap", limits, zygote.workdir, zygote.shared)
+        self.zygote = zygote
+        self.pid: int | None = None
+        self.generation = -1
+
+    def start(self) -> None:
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        out_r, out_w = os.pipe()
+        for fd in (req_w, resp_w):
+            _widen_pipe(fd)
+        try:
+            if not self.zygote.alive:
+                self.zygote.start()
+            self.pid = self.zygote.fork(self.root, (req_r, resp_w, out_w))
+        except BaseException:
+            for fd in (req_w, resp_r, out_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (req_r, resp_w, out_w):
+                os.close(fd)
+        self.generation = self.zygote.generation
+        self.request_fd, self.response_fd = req_w, resp_r
+        self.imported = set()
+        threading.Thread(target=_drain, args=(out_r, self.output), daemon=True).start()
+
+    @property
+    def alive(self) -> bool:
+        return self.pid is not None and self.zygote.alive and self.generation == self.zygote.generation
+
+    @property
+    def host_pid(self) -> int | None:
+        return self.zygote.proc.pid if self.alive else None
+
+    def _exit_reason(self) -> str:
+        try:
+            status = self.zygote.status(self.pid)
+        except GraderError:
+            return "it closed its channel"
+        if "signal" in status:
+            return _signal_reason(int(status["signal"]))
+        if "exit" in status:
+            if status["exit"] == ISOLATION_FAILED:
+                raise GraderError("a forked worker could not isolate itself: "
+                                  + bytes(self.output).decode(errors="replace")[-300:])
+            return f"the process exited with code {status['exit']} (sys.exit or os._exit in your code?)"
+        return "it closed its channel"
+
+    def stop(self) -> None:
+        if self.pid is None:
+            return
+        for fd in (self.request_fd, self.response_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.pid = None
+        self.zygote.stop()
+
+
 TIMEOUTS_BEFORE_SKIPPING = 2
 """After this many timed-out calls of one function (in one configuration), later tests calling it
 fail at once instead of waiting again: a hanging function must not eat the submission's budget."""
@@ -560,9 +655,15 @@ class SandboxBackend:
         self.limits = {**DEFAULT_LIMITS, **spec.get("limits", {})}
         self.tier = detect_tier(spec.get("tier"))
         self.shared = Path(spec["shared"]) if spec.get("shared") else None
+        stages = {Path(root).parent for root in self.roots.values()}
+        self.zygote: Zygote | None = None
+        """With ``spec["zygote"]`` (see forking_available) in the bwrap tier: one sandbox for
+        every configuration, whose workers are forked instead of each importing NumPy."""
         self.workdir = Path(tempfile.mkdtemp(prefix="nnkit-worker-"))
         self.workdir.chmod(0o755)
         become_subreaper()
+        if spec.get("zygote") and self.tier == "bwrap" and len(stages) == 1:
+            self.zygote = Zygote(stages.pop(), self.limits, self.workdir, self.shared)
         self.workers: dict = {}
         self.timeouts: dict[tuple, int] = {}
         self.hung_imports: set[bytes] = set()
@@ -576,12 +677,18 @@ class SandboxBackend:
             raise GraderError(f"no staged package for part {part!r}")
         key = str(root)
         if key not in self.workers:
-            self.workers[key] = Worker(root, self.tier, self.limits, self.workdir, self.shared)
+            self.workers[key] = (ForkedWorker(root, self.zygote, self.limits) if self.zygote is not None
+                                 else Worker(root, self.tier, self.limits, self.workdir, self.shared))
         return self.workers[key]
 
     def warm(self) -> None:
         """Start a worker for every configuration now, without waiting for them: each imports
-        NumPy (most of its start-up) while the test process collects and runs its first tests."""
+        NumPy (most of its start-up) while the test process collects and runs its first tests.
+        With a zygote, only the zygote starts (it forks each worker in a few milliseconds)."""
+        if self.zygote is not None:
+            if not self.zygote.alive:
+                self.zygote.start()
+            return
         for part in self.roots:
             worker = self._worker(part)
             if not worker.alive:
@@ -648,7 +755,7 @@ class SandboxBackend:
 
     def _reap_orphans(self) -> None:
         """Kill processes that detached from a worker that is gone (they re-parented to us)."""
-        live = {w.proc.pid for w in self.workers.values() if w.alive}
+        live = {w.host_pid for w in self.workers.values() if w.alive}
         for child in psutil.Process().children():
             if child.pid not in live:
                 kill_tree(child.pid, include_self=True)
@@ -656,8 +763,35 @@ class SandboxBackend:
     def close(self) -> None:
         for worker in self.workers.values():
             worker.stop()
+        if self.zygote is not None:
+            self.zygote.stop()
         kill_tree()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=None)
+def forking_available(tier: str) -> bool:
+    """Can workers be forked from one zygote per submission here, each in its own user, network
+    and IPC namespaces and Landlock domain (ABI 6 or later, for signals)? Tried for real once."""
+    if tier != "bwrap" or landlock_abi() < 6:
+        return False
+    with tempfile.TemporaryDirectory(prefix="nnkit-probe-") as tmp:
+        stage = Path(tmp) / "stage"
+        (stage / "probe" / "scratchnet").mkdir(parents=True)
+        for path in [Path(tmp), *Path(tmp).rglob("*")]:
+            path.chmod(0o755)
+        zygote = Zygote(stage, DEFAULT_LIMITS, Path(tmp), None)
+        worker = ForkedWorker(stage / "probe", zygote, DEFAULT_LIMITS)
+        try:
+            worker.start()
+            transport.send(worker.request_fd, {"op": "ping"})
+            answer = transport.receive(worker.response_fd, timeout=20)
+            return bool(answer.get("ok")) and answer["result"].get("uid") == NOBODY
+        except (GraderError, transport.TransportError, OSError):
+            return False
+        finally:
+            worker.stop()
+            zygote.stop()
 
 
 def _call_result(function: str, result) -> CallResult:

@@ -79,8 +79,121 @@ def serve(request_fd: int, response_fd: int, root: str, shared: str | None = Non
         transport.write_all(response_fd, buffers)
 
 
+# ------------------------------------------------------------------ zygote
+# One sandbox per submission: the zygote imports NumPy once and forks a worker per
+# configuration. Each worker, before it imports any student code, takes its own user,
+# network and IPC namespaces and confines itself with Landlock to the runtime, its own
+# staged package, the shared files and its own scratch folder; so configurations (and
+# so parts) stay as far apart as separate sandboxes would keep them.
+
+_CLONE_NEWIPC, _CLONE_NEWUSER, _CLONE_NEWNET = 0x08000000, 0x10000000, 0x40000000
+ISOLATION_FAILED = 3
+"""Exit code of a forked worker that could not isolate itself (it never runs student code)."""
+
+
+def _isolate(read: list, write: list, scratch: str) -> None:
+    """Enter new user, network and IPC namespaces, drop every capability, apply Landlock."""
+    import ctypes
+
+    from nnkit import landlock
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWIPC) != 0:
+        raise OSError(ctypes.get_errno(), "unshare failed")
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    # The new user namespace came with every capability in it: give them all up.
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()
+    if libc.syscall(ctypes.c_long(126 if os.uname().machine == "x86_64" else 91), header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+    if landlock.restrict_self(read, write) < 6:
+        raise OSError("Landlock ABI 6 or later is needed to keep forked workers apart")
+    os.chdir(scratch)
+    os.environ.update({"TMPDIR": scratch, "HOME": scratch})
+    import tempfile
+
+    tempfile.tempdir = scratch
+
+
+def zygote(control_fd: int, shared: str | None) -> None:
+    """Fork a worker for each request on the control socket until the grader closes it.
+
+    Request: {"op": "fork", "root", "scratch", "read", "write"} with three file
+    descriptors (requests in, answers out, output), answered {"pid": ...}; or
+    {"op": "status", "pid"}, answered {"exit": code} or {"signal": n} once that
+    worker has ended (or {"running": true} after two seconds).
+    """
+    import json
+    import socket
+    import time
+
+    import numpy  # noqa: F401  (the import every forked worker is spared)
+    from nnkit import invoke, landlock, transport  # noqa: F401
+
+    control = socket.socket(fileno=control_fd)
+    ended: dict[int, int] = {}
+
+    def reap(block_for: int | None = None, deadline: float = 0.0) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid:
+                ended[pid] = status
+            elif block_for is None or block_for in ended or time.monotonic() > deadline:
+                return
+            else:
+                time.sleep(0.01)
+
+    while True:
+        message, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
+        if not message:
+            return
+        request = json.loads(message)
+        reap()
+        if request["op"] == "status":
+            pid = int(request["pid"])
+            reap(pid, time.monotonic() + 2)
+            status = ended.get(pid)
+            answer = ({"running": True} if status is None else {"signal": os.WTERMSIG(status)}
+                      if os.WIFSIGNALED(status) else {"exit": os.waitstatus_to_exitcode(status)})
+            control.send(json.dumps(answer).encode())
+            continue
+        os.makedirs(request["scratch"], mode=0o700, exist_ok=True)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                control.close()
+                request_fd, response_fd, output_fd = fds
+                os.dup2(output_fd, 1)
+                os.dup2(output_fd, 2)
+                os.close(output_fd)
+                try:
+                    _isolate(request["read"], request["write"], request["scratch"])
+                except OSError as exc:
+                    print(f"the worker could not isolate itself: {exc}", flush=True)
+                    os._exit(ISOLATION_FAILED)
+                sys.path.insert(0, request["root"])
+                serve(request_fd, response_fd, request["root"], shared)
+            except BaseException:  # noqa: BLE001  (the student's doing: end this worker only)
+                code = 1
+            finally:
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        control.send(json.dumps({"pid": pid}).encode())
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[0] == "zygote":
+        zygote(int(argv[1]), argv[3] or None)
+        return
     request_fd, response_fd, root = int(argv[0]), int(argv[1]), argv[2]
     shared = argv[3] if len(argv) > 3 and argv[3] else None
     sys.path.insert(0, root)
