@@ -9,7 +9,11 @@ Tiers, strongest first (``detect_tier``):
   a private /tmp of at most ``tmp_bytes`` (its scratch folder); it runs as
   the unprivileged user ``nobody``, whose process limit is set after the
   switch so other workers' processes cannot keep it from starting; when
-  bwrap goes, the whole namespace goes.
+  bwrap goes, the whole namespace goes. Where ``forking_available``, one
+  bwrap sandbox serves a whole submission instead: its ``Zygote`` imports
+  NumPy once and forks each configuration's worker, which enters its own
+  user, network and IPC namespaces and Landlock domain before it runs any
+  student code (see nnkit.worker.zygote).
 - ``setuid``: root without bubblewrap. The worker runs as ``nobody`` in its
   own session with the rlimits below, so it cannot signal or write to the
   grader.
@@ -540,8 +544,12 @@ class Zygote:
         scratch = f"/tmp/w{self._forks}"
         read = [*SYSTEM_READ, str(paths["base_prefix"]), str(paths["executable"]), "/sandbox/kit", "/sandbox/site",
                 inside, *(["/sandbox/shared"] if self.shared is not None else [])]
-        answer = self._ask({"op": "fork", "root": inside, "scratch": scratch, "read": read,
-                            "write": [scratch, "/dev/null"]}, fds)
+        request = {"op": "fork", "root": inside, "scratch": scratch, "read": read, "write": [scratch, "/dev/null"]}
+        answer = self._ask(request, fds)
+        if "error" in answer:
+            # Processes the student's code left behind fill the process limit: end them all.
+            self.stop()
+            answer = self._ask(request, fds)
         if not isinstance(answer.get("pid"), int):
             self.stop()
             raise GraderError("the sandbox's zygote sent a malformed answer")

@@ -164,7 +164,13 @@ def zygote(control_fd: int, shared: str | None) -> None:
             control.send(json.dumps(answer).encode())
             continue
         os.makedirs(request["scratch"], mode=0o700, exist_ok=True)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # the process limit, reached by the student's processes
+            for fd in fds:
+                os.close(fd)
+            control.send(json.dumps({"error": f"fork failed: {exc}"}).encode())
+            continue
         if pid == 0:
             code = 0
             try:

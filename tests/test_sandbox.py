@@ -343,6 +343,68 @@ def test_worker_maps_shared_files_copy_on_write(tier, make_backend, tmp_path):
     assert np.load(shared / "X_train.npy").tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 
 
+def test_forked_workers_are_kept_apart(tmp_path):
+    """With one forking sandbox per submission: can a configuration's worker read another's
+    package, reach it over UDP on loopback, signal it or the zygote, or see its scratch folder?"""
+    if not _available("bwrap+fork"):
+        pytest.skip("forked workers are not available on this machine")
+    listener = """
+        import os, socket
+
+        SOCK = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        SOCK.bind(("127.0.0.1", 47999))
+        SOCK.settimeout(0.5)
+        open("secret-note", "w").write("x")
+
+        def relu(z):
+            try:
+                return {"pid": os.getpid(), "heard": SOCK.recv(100).decode(), "scratch": os.getcwd()}
+            except OSError:
+                return {"pid": os.getpid(), "heard": "", "scratch": os.getcwd()}
+    """
+    prober = """
+        import os, signal, socket
+
+        def relu(z):
+            pid, scratch = int(z[0]), str(z[1])
+            found = []
+            for path in ("/sandbox/stage/a/scratchnet/activations.py", scratch + "/secret-note", "/proc/1/status"):
+                try:
+                    open(path).close()
+                    found.append(path)
+                except OSError:
+                    pass
+            signalled = []
+            for target in (pid, os.getppid()):
+                try:
+                    os.kill(target, signal.SIGKILL)
+                    signalled.append(target)
+                except OSError:
+                    pass
+            try:  # a network namespace of its own: loopback is down, or leads nowhere else
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"hello", ("127.0.0.1", 47999))
+            except OSError:
+                pass
+            return {"found": found, "signalled": signalled}
+    """
+    roots = {}
+    for name, source in (("a", listener), ("b", prober)):
+        package = tmp_path / "stage" / name / "scratchnet"
+        package.mkdir(parents=True)
+        (package / "activations.py").write_text(textwrap.dedent(source))
+        roots[name] = package.parent
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    backend = SandboxBackend({"forward": roots["a"], None: roots["b"]}, {"tier": "bwrap", "zygote": True})
+    try:
+        first = backend.call("forward", "relu", (np.zeros(1),), {}).value
+        probe = backend.call(None, "relu", ([first["pid"], first["scratch"]],), {}).value
+        assert probe == {"found": [], "signalled": []}
+        assert backend.call("forward", "relu", (np.zeros(1),), {}).value["heard"] == ""
+    finally:
+        backend.close()
+
+
 def test_bwrap_worker_is_nobody_and_sees_nothing_of_the_grader(make_backend):
     """In bwrap: is the worker uid 65534, blind to /work, the hidden tests, the course
     secret and the reference, without network and without a writable folder?"""
