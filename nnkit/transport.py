@@ -34,6 +34,9 @@ DTYPES = frozenset({"|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8
 MAX_HEADER_BYTES = 16 << 20
 MAX_ARRAY_BYTES = 1 << 30
 MAX_TOTAL_BYTES = 1 << 30
+SMALL_ARRAY = 1 << 16
+"""Arrays below this many bytes cross in runs: one buffer for many (a gradient check sends thousands)."""
+_DTYPE_OF = {name: np.dtype(name) for name in DTYPES}
 MAX_DEPTH = 32
 MAX_NODES = 200_000
 
@@ -91,25 +94,29 @@ def encode(tree) -> list[bytes | memoryview]:
     arrays: list[np.ndarray] = []
     nodes = [0]
 
+    def add_array(arr: np.ndarray, scalar: bool) -> dict:
+        if arr.dtype.str not in DTYPES:
+            raise TransportError(f"arrays of dtype {arr.dtype} cannot cross")
+        # Not np.ascontiguousarray: it turns a 0-d array (a numpy scalar) into shape (1,).
+        arrays.append(arr if arr.flags.c_contiguous else arr.copy(order="C"))
+        return {"__array__": len(arrays) - 1, "scalar": scalar}
+
     def enc(value, depth):
         nodes[0] += 1
         if depth > MAX_DEPTH or nodes[0] > MAX_NODES:
             raise TransportError("message too deeply nested or too large")
         if value is None or isinstance(value, (bool, str)):
             return value
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, np.ndarray):
+            if shared_file(value) is not None:
+                return {"__shared__": shared_file(value).name}
+            return add_array(value, False)
+        if isinstance(value, int):
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else {"__float__": repr(value)}
-        if isinstance(value, np.ndarray) and shared_file(value) is not None:
-            return {"__shared__": shared_file(value).name}
-        if isinstance(value, (np.ndarray, np.generic)):
-            arr = np.asarray(value)
-            if arr.dtype.str not in DTYPES:
-                raise TransportError(f"arrays of dtype {arr.dtype} cannot cross")
-            # Not np.ascontiguousarray: it turns a 0-d array (a numpy scalar) into shape (1,).
-            arrays.append(arr if arr.flags.c_contiguous else arr.copy(order="C"))
-            return {"__array__": len(arrays) - 1, "scalar": isinstance(value, np.generic)}
+        if isinstance(value, np.generic):
+            return add_array(np.asarray(value), True)
         if isinstance(value, tuple):
             return {"__tuple__": [enc(v, depth + 1) for v in value]}
         if isinstance(value, list):
@@ -129,7 +136,18 @@ def encode(tree) -> list[bytes | memoryview]:
     if len(header) > MAX_HEADER_BYTES:
         raise TransportError("message header exceeds the size cap")
     buffers: list[bytes | memoryview] = [len(header).to_bytes(8, "big"), header]
-    buffers += [memoryview(a).cast("B") for a in arrays if a.nbytes]
+    # Runs of small arrays go as one buffer (copied: cheap), large ones as they are.
+    run: list[bytes] = []
+    for a in arrays:
+        if a.nbytes < SMALL_ARRAY:
+            run.append(a.tobytes())
+            continue
+        if run:
+            buffers.append(b"".join(run))
+            run = []
+        buffers.append(memoryview(a).cast("B"))
+    if run:
+        buffers.append(b"".join(run))
     return buffers
 
 
@@ -142,23 +160,28 @@ IOV_MAX = 1024
 """Most buffers one readv/writev call takes (Linux's UIO_MAXIOV)."""
 
 
-def _advance(views: list[memoryview], n: int) -> list[memoryview]:
-    """The views left after ``n`` bytes of them were transferred."""
-    while n and views:
-        if n >= len(views[0]):
-            n -= len(views[0])
-            views = views[1:]
-        else:
-            views = [views[0][n:], *views[1:]]
-            n = 0
-    return views
+def _transfer(call, fd: int, views: list[memoryview], before=None) -> None:
+    """Pass every view, in order, to readv or writev (``call``) until all are done."""
+    views = [v for v in views if len(v)]
+    i = 0
+    while i < len(views):
+        if before is not None:
+            before()
+        n = call(fd, views[i:i + IOV_MAX])
+        if n == 0:
+            raise PeerClosed("peer closed the channel")
+        while n and i < len(views):
+            if n >= len(views[i]):
+                n -= len(views[i])
+                i += 1
+            else:
+                views[i] = views[i][n:]
+                n = 0
 
 
 def write_all(fd: int, buffers) -> None:
     """Write every buffer, in order, in as few system calls as the pipe allows."""
-    views = [memoryview(b).cast("B") for b in buffers if len(b)]
-    while views:
-        views = _advance(views, os.writev(fd, views[:IOV_MAX]))
+    _transfer(os.writev, fd, [memoryview(b).cast("B") for b in buffers])
 
 
 # ------------------------------------------------------------------ decode
@@ -172,8 +195,7 @@ def _read_exact(fd: int, n: int, deadline: float | None, buf=None):
 
 def _read_into(fd: int, views: list[memoryview], deadline: float | None) -> None:
     """Fill every view, in order (one readv per pipe-full, not one per buffer)."""
-    views = [v for v in views if len(v)]
-    while views:
+    def wait():
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -181,22 +203,19 @@ def _read_into(fd: int, views: list[memoryview], deadline: float | None) -> None
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 raise Timeout("timed out")
-        got = os.readv(fd, views[:IOV_MAX])
-        if got == 0:
-            raise PeerClosed("peer closed the channel")
-        views = _advance(views, got)
+
+    _transfer(os.readv, fd, views, wait)
 
 
 def _spec_nbytes(spec) -> tuple[np.dtype, tuple[int, ...], int]:
-    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape"}:
+    if not isinstance(spec, dict) or len(spec) != 2 or "dtype" not in spec or "shape" not in spec:
         raise TransportError("malformed array description")
-    if spec["dtype"] not in DTYPES:
+    dtype = _DTYPE_OF.get(spec["dtype"]) if isinstance(spec["dtype"], str) else None
+    if dtype is None:
         raise TransportError(f"forbidden dtype {spec['dtype']!r}")
     shape = spec["shape"]
-    if not isinstance(shape, list) or len(shape) > 32 or not all(
-            isinstance(s, int) and not isinstance(s, bool) and 0 <= s for s in shape):
+    if type(shape) is not list or len(shape) > 32 or not all(type(s) is int and 0 <= s for s in shape):
         raise TransportError("malformed array shape")
-    dtype = np.dtype(spec["dtype"])
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > MAX_ARRAY_BYTES:
         raise TransportError("array exceeds the size cap")
@@ -222,8 +241,32 @@ def receive(fd: int, timeout: float | None = None, shared_dir: str | Path | None
     specs = [_spec_nbytes(s) for s in header["arrays"]]
     if sum(n for _, _, n in specs) > MAX_TOTAL_BYTES:
         raise TransportError("message exceeds the size cap")
-    arrays = [np.empty(shape, dtype=dtype) for dtype, shape, _ in specs]
-    _read_into(fd, [memoryview(a).cast("B") for a in arrays if a.nbytes], deadline)
+    # As encode groups them: runs of small arrays read into one staging buffer, then copied
+    # out; large ones straight into their own np.empty (numpy asks for huge pages there).
+    arrays: list = [None] * len(specs)
+    views, runs, run = [], [], []
+
+    def close_run():
+        if run:
+            staging = np.empty(sum(n for _, _, _, n in run), dtype=np.uint8)
+            views.append(memoryview(staging))
+            runs.append((staging, list(run)))
+            run.clear()
+
+    for i, (dtype, shape, nbytes) in enumerate(specs):
+        if nbytes < SMALL_ARRAY:
+            run.append((i, dtype, shape, nbytes))
+            continue
+        close_run()
+        arrays[i] = np.empty(shape, dtype=dtype)
+        views.append(memoryview(arrays[i]).cast("B"))
+    close_run()
+    _read_into(fd, views, deadline)
+    for staging, entries in runs:
+        offset = 0
+        for i, dtype, shape, nbytes in entries:
+            arrays[i] = staging[offset:offset + nbytes].view(dtype).reshape(shape).copy()
+            offset += nbytes
     return _decode(header["body"], arrays, 0, shared_dir)
 
 

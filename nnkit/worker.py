@@ -130,8 +130,18 @@ def zygote(control_fd: int, shared: str | None) -> None:
     import socket
     import time
 
+    import gc
+    import tempfile  # noqa: F401  (imported here once, not in each forked worker)
+
     import numpy  # noqa: F401  (the import every forked worker is spared)
+    import numpy.linalg  # noqa: F401  (NumPy imports these two on first use: every worker uses them)
+    import numpy.random  # noqa: F401
     from nnkit import invoke, landlock, transport  # noqa: F401
+
+    # Objects that exist now are never collected in a forked worker, so its garbage
+    # collector does not write to (and so copy) every page it shares with the zygote.
+    gc.collect()
+    gc.freeze()
 
     control = socket.socket(fileno=control_fd)
     ended: dict[int, int] = {}
