@@ -103,6 +103,13 @@ def invoke(module, function: str, args: tuple, kwargs: dict, keep_args=None, *, 
     }
 
 
+def pick_item(value, item: int | None):
+    """``value[item]`` when ``item`` is given and ``value`` is a tuple or list long enough; else ``value``."""
+    if item is not None and isinstance(value, (tuple, list)) and 0 <= item < len(value):
+        return value[item]
+    return value
+
+
 def describe_exception(exc: BaseException) -> dict:
     """Type, message and innermost graded-file location of a student exception."""
     location = ""

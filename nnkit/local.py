@@ -10,7 +10,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from nnkit.invoke import ContractViolation, describe_exception, invoke, module_name
+from nnkit.invoke import ContractViolation, describe_exception, invoke, module_name, pick_item
 from nnkit.proxy import CallResult, NotImplementedYet, StudentError
 
 
@@ -113,8 +113,9 @@ class LocalBackend:
             raise_student_error(function, describe_exception(exc))
         return CallResult(**out)
 
-    def call_many(self, part, function, calls, timeout=None) -> list:
-        return [self.call(part, function, args, kwargs, keep_args=()).value for args, kwargs in calls]
+    def call_many(self, part, function, calls, timeout=None, item=None) -> list:
+        return [pick_item(self.call(part, function, args, kwargs, keep_args=()).value, item)
+                for args, kwargs in calls]
 
     def close(self) -> None:
         self._modules.clear()

@@ -113,8 +113,9 @@ class Backend(Protocol):
         """
 
     def call_many(self, part: str | None, function: str, calls: list[tuple[tuple, dict]],
-                  timeout: float | None = None) -> list:
-        """The values of ``function(*args, **kwargs)`` for each (args, kwargs) in ``calls``, in order.
+                  timeout: float | None = None, item: int | None = None) -> list:
+        """The values of ``function(*args, **kwargs)`` for each (args, kwargs) in ``calls``, in order
+        (each reduced by ``pick_item(value, item)``).
 
         One round trip for all of them; the first exception stops the batch
         and is raised as for ``call``; ``timeout`` bounds the whole batch.
@@ -177,12 +178,16 @@ class Submission:
         return self._backend.call(self.part, function, tuple(args), dict(kwargs),
                                   timeout if timeout is not None else self.timeout, keep_args)
 
-    def map(self, function: str, arg_lists: list[tuple], *, timeout: float | None = None, **kwargs: Any) -> list:
+    def map(self, function: str, arg_lists: list[tuple], *, item: int | None = None,
+            timeout: float | None = None, **kwargs: Any) -> list:
         """``[function(*args, **kwargs) for args in arg_lists]``, evaluated in one round trip.
 
         For the many small calls of a finite-difference check: a sandboxed
         submission answers them all at once instead of one message each.
-        ``timeout`` (default: the per-call limit) bounds the whole batch.
+        ``item``: keep only ``value[item]`` of each value that is a tuple or
+        list long enough (the probs of forward's (probs, cache)), so the rest
+        need not cross back. ``timeout`` (default: the per-call limit) bounds
+        the whole batch.
         """
         if function not in FUNCTIONS:
             raise GraderError(f"{function!r} is not a contract function")
@@ -193,7 +198,7 @@ class Submission:
             calls.append((tuple(args), dict(kwargs)))
         check_plain([list(c) for c in calls], "args")
         return self._backend.call_many(self.part, function, calls,
-                                       timeout if timeout is not None else self.timeout)
+                                       timeout if timeout is not None else self.timeout, item)
 
     def __getattr__(self, name: str):
         if name in FUNCTIONS:

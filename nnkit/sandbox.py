@@ -710,8 +710,9 @@ class SandboxBackend:
         result.seconds = seconds  # measured here: the worker's own clock is the student's to tamper with
         return result
 
-    def call_many(self, part, function, calls, timeout=None) -> list:
-        request = {"op": "map", "function": function, "calls": [[args, kwargs] for args, kwargs in calls]}
+    def call_many(self, part, function, calls, timeout=None, item=None) -> list:
+        request = {"op": "map", "function": function, "calls": [[args, kwargs] for args, kwargs in calls],
+                   "item": None if item is None else int(item)}
         result, _ = self._exchange(part, request, timeout)
         if not isinstance(result, dict) or set(result) != {"values"} or not isinstance(result["values"], list) \
                 or len(result["values"]) != len(calls):

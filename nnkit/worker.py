@@ -8,7 +8,7 @@ with ROOT holding the staged ``scratchnet`` package of one configuration and
 SHARED the folder of the read-only files requests may refer to (the MNIST
 training split; see nnkit.transport.load_shared). It
 reads requests {"op": "call", "function", "args", "kwargs", "keep_args"} or
-{"op": "map", "function", "calls": [[args, kwargs], ...]} and answers
+{"op": "map", "function", "calls": [[args, kwargs], ...], "item"} and answers
 {"ok": True, "result": {...}} or {"ok": False, "error": {...}} through
 nnkit.transport. It imports only numpy, the standard library and the staged
 package. Whatever the student's code prints goes to this process's
@@ -37,7 +37,7 @@ def _load(modules: dict, dotted: str, root: str, announce) -> object:
 def serve(request_fd: int, response_fd: int, root: str, shared: str | None = None) -> None:
     """Answer requests until the grader closes the channel."""
     from nnkit import transport
-    from nnkit.invoke import ContractViolation, describe_exception, invoke, module_name
+    from nnkit.invoke import ContractViolation, describe_exception, invoke, module_name, pick_item
 
     modules: dict = {}
     while True:
@@ -62,8 +62,9 @@ def serve(request_fd: int, response_fd: int, root: str, shared: str | None = Non
                 result = invoke(module, function, request["args"], request["kwargs"], request.get("keep_args"),
                                 copy_args=False)
             else:  # one round trip for many calls: only the values come back
-                result = {"values": [invoke(module, function, args, kwargs, (), copy_args=False)["value"]
-                                     for args, kwargs in request["calls"]]}
+                item = request.get("item")
+                result = {"values": [pick_item(invoke(module, function, args, kwargs, (), copy_args=False)["value"],
+                                               item) for args, kwargs in request["calls"]]}
             answer = {"ok": True, "result": result}
         except ContractViolation as exc:
             answer = {"ok": False, "error": {"type": "ContractViolation", "message": str(exc),
