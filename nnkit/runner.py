@@ -98,8 +98,11 @@ class Grader:
 
 def _pytest_command(grader: Grader, spec_path: Path, ini: Path, targets: list[str], extra=()) -> list[str]:
     kit = str(ROOT)
+    # The sandbox starts before pytest is even imported: its start-up overlaps pytest's.
+    start = ("from nnkit.sandbox import start_early; start_early(sys.argv); "
+             if grader.backend == "sandbox" and "--collect-only" not in extra else "")
     return [sys.executable, "-I", "-c",
-            f"import sys; sys.path.insert(0, {kit!r}); import pytest; "
+            f"import sys; sys.path.insert(0, {kit!r}); {start}import pytest; "
             "sys.exit(pytest.main(sys.argv[1:]))",
             "-c", str(ini), "--rootdir", str(grader.tests_dir), "--confcutdir", str(grader.tests_dir),
             "-p", "nnkit.harness", "--grading-spec", str(spec_path), "-q",
