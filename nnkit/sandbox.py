@@ -37,8 +37,9 @@ setsid are found and killed).
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import functools
+import hashlib
+import json
 import os
 import resource
 import shutil
@@ -519,8 +520,6 @@ class Zygote:
         threading.Thread(target=_drain, args=(out_r, self.output), daemon=True).start()
 
     def _ask(self, request: dict, fds=(), timeout: float = 20.0) -> dict:
-        import json
-
         if not self.alive:
             self.start()
         try:
@@ -785,8 +784,6 @@ EARLY: dict = {}
 def start_early(argv: list[str]) -> None:
     """Start the sandbox of ``--grading-spec SPEC`` in ``argv`` now, before the test process imports
     pytest and collects the tests (nnkit.runner's test command calls this first)."""
-    import json
-
     if "--grading-spec" not in argv[:-1]:
         return
     path = argv[argv.index("--grading-spec") + 1]

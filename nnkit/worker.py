@@ -4,7 +4,8 @@ Started by nnkit.sandbox as
 
     python -I -S -c "<bootstrap>" REQUEST_FD RESPONSE_FD ROOT SYS_PATH [SHARED]
 
-with ROOT holding the staged ``scratchnet`` package of one configuration and
+(or ``zygote CONTROL_FD - SYS_PATH [SHARED]``, see ``zygote`` below), with
+ROOT holding the staged ``scratchnet`` package of one configuration and
 SHARED the folder of the read-only files requests may refer to (the MNIST
 training split; see nnkit.transport.load_shared). It
 reads requests {"op": "call", "function", "args", "kwargs", "keep_args"} or
