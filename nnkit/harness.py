@@ -47,6 +47,11 @@ def pytest_configure(config):
     if spec_path:
         _STATE.spec = json.loads(Path(spec_path).read_text())
         _STATE.results_file = _STATE.spec.get("results")
+        if _STATE.spec.get("cpu") is not None:  # one processor per parallel job (nnkit.runner._cpu_slots)
+            try:
+                os.sched_setaffinity(0, {int(_STATE.spec["cpu"])})
+            except (AttributeError, OSError, ValueError):
+                pass
         if _STATE.spec.get("backend") == "sandbox" and not config.getoption("collectonly"):
             _backend(config).warm()  # started already by nnkit.runner's test command, unless run otherwise
 

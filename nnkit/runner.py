@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -157,8 +158,11 @@ def _world_readable(path: Path) -> None:
             p.chmod(0o755 if p.is_dir() else 0o644)
 
 
-def grade_one(grader: Grader, entry: Path, out_dir: Path | None = None) -> SubmissionResult:
-    """Grade one submission (folder or zip); write its files into ``out_dir`` when given."""
+def grade_one(grader: Grader, entry: Path, out_dir: Path | None = None, cpu: int | None = None) -> SubmissionResult:
+    """Grade one submission (folder or zip); write its files into ``out_dir`` when given.
+
+    ``cpu``: the processor its test process and workers are kept on (see grade_folder).
+    """
     started = time.monotonic()
     name = submission_name(entry)
     result = SubmissionResult(submission=name, tier=grader.tier_description)
@@ -179,7 +183,7 @@ def grade_one(grader: Grader, entry: Path, out_dir: Path | None = None) -> Submi
                 _world_readable(tmp / "stage")
                 (tmp / "stage").chmod(0o755)
                 tmp.chmod(0o755)
-                result.tests, extra = _run_suites(grader, tmp, roots)
+                result.tests, extra = _run_suites(grader, tmp, roots, cpu)
                 result.problems += extra
             else:
                 result.tests = [_not_run(t, "not run: none of the four graded files was found")
@@ -204,7 +208,7 @@ def _not_run(test: dict, why: str, kind: str = "not-run") -> TestResult:
                       max_score=test["points"], passed=False, kind=kind, output=why)
 
 
-def _run_suites(grader: Grader, tmp: Path, roots: dict) -> tuple[list[TestResult], list[str]]:
+def _run_suites(grader: Grader, tmp: Path, roots: dict, cpu: int | None = None) -> tuple[list[TestResult], list[str]]:
     records_path = tmp / "records.jsonl"
     spec_path = tmp / "spec.json"
     (tmp / "pytest.ini").write_text(PYTEST_INI)
@@ -214,6 +218,7 @@ def _run_suites(grader: Grader, tmp: Path, roots: dict) -> tuple[list[TestResult
         "roots": {k: str(v) for k, v in roots.items()}, "reference": str(grader.reference_pkg.parent),
         "secret": grader.secret, "results": str(records_path), "mnist": grader.mnist,
         "limits": {"call_timeout": g.call_timeout}, "shared": grader.mnist.get("shared"), "zygote": grader.forking,
+        "cpu": cpu,
     }
     spec_path.write_text(json.dumps(spec))
     spec_path.chmod(0o600)
@@ -302,8 +307,9 @@ def grade_folder(grader: Grader, submissions: Path, out: Path, *, jobs: int = 1,
     out.mkdir(parents=True, exist_ok=True)
     results: list[SubmissionResult] = []
     bar = _progress(len(entries), progress)
+    cpus = _cpu_slots(max(1, jobs))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_one, grader, entry, out): entry for entry in entries}
+        futures = {pool.submit(_on_a_cpu, cpus, grader, entry, out): entry for entry in entries}
         for future in as_completed(futures):
             result = future.result()
             results.append(result)
@@ -315,6 +321,31 @@ def grade_folder(grader: Grader, submissions: Path, out: Path, *, jobs: int = 1,
     names = {submission_name(e) for e in find_entries(submissions)[0]}
     write_gradebook(out, names)
     return sorted(results, key=lambda r: r.submission)
+
+
+def _cpu_slots(jobs: int) -> queue.Queue:
+    """One processor per parallel job, taken in turn (None where affinity is not supported).
+
+    A submission's test process and its workers answer each other hundreds of
+    times; kept on one processor, each answer is a local context switch rather
+    than a wake-up of another (idle) processor, about a third cheaper per call.
+    """
+    slots: queue.Queue = queue.Queue()
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        allowed = []
+    for job in range(jobs):
+        slots.put(allowed[job % len(allowed)] if allowed else None)
+    return slots
+
+
+def _on_a_cpu(cpus: queue.Queue, grader: Grader, entry: Path, out: Path) -> SubmissionResult:
+    cpu = cpus.get()
+    try:
+        return grade_one(grader, entry, out, cpu)
+    finally:
+        cpus.put(cpu)
 
 
 def _progress(total: int, enabled: bool):

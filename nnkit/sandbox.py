@@ -485,8 +485,9 @@ class Zygote:
     /sandbox/stage) and a process that has imported NumPy once and forks a worker per
     configuration (see nnkit.worker.zygote for how each worker isolates itself)."""
 
-    def __init__(self, stage: Path, limits: dict, workdir: Path, shared: Path | None):
+    def __init__(self, stage: Path, limits: dict, workdir: Path, shared: Path | None, cpu: int | None = None):
         self.stage = Path(stage)
+        self.cpu = cpu
         self.limits = limits
         self.workdir = workdir
         self.shared = shared
@@ -543,7 +544,8 @@ class Zygote:
         scratch = f"/tmp/w{self._forks}"
         read = [*SYSTEM_READ, str(paths["base_prefix"]), str(paths["executable"]), "/sandbox/kit", "/sandbox/site",
                 inside, *(["/sandbox/shared"] if self.shared is not None else [])]
-        request = {"op": "fork", "root": inside, "scratch": scratch, "read": read, "write": [scratch, "/dev/null"]}
+        request = {"op": "fork", "root": inside, "scratch": scratch, "read": read, "write": [scratch, "/dev/null"],
+                   "cpu": self.cpu}
         answer = self._ask(request, fds)
         if "error" in answer:
             # Processes the student's code left behind fill the process limit: end them all.
@@ -662,6 +664,8 @@ class SandboxBackend:
         self.limits = {**DEFAULT_LIMITS, **spec.get("limits", {})}
         self.tier = detect_tier(spec.get("tier"))
         self.shared = Path(spec["shared"]) if spec.get("shared") else None
+        self.cpu = spec.get("cpu")
+        """The processor of the test process, which forked workers join (see runner._cpu_slots)."""
         stages = {Path(root).parent for root in self.roots.values()}
         self.zygote: Zygote | None = None
         """With ``spec["zygote"]`` (see forking_available) in the bwrap tier: one sandbox for
@@ -670,7 +674,7 @@ class SandboxBackend:
         self.workdir.chmod(0o755)
         become_subreaper()
         if spec.get("zygote") and self.tier == "bwrap" and len(stages) == 1:
-            self.zygote = Zygote(stages.pop(), self.limits, self.workdir, self.shared)
+            self.zygote = Zygote(stages.pop(), self.limits, self.workdir, self.shared, self.cpu)
         self.workers: dict = {}
         self.timeouts: dict[tuple, int] = {}
         self.hung_imports: set[bytes] = set()
@@ -796,7 +800,19 @@ def start_early(argv: list[str]) -> None:
         backend.warm()
     except GraderError:
         return  # nnkit.harness tries again, and reports the failure in every test
+    finally:
+        keep_on_cpu(spec.get("cpu"))  # after the zygote started: its start-up runs on another processor
     EARLY[str(Path(path).resolve())] = backend
+
+
+def keep_on_cpu(cpu: int | None) -> None:
+    """Keep this process (and the processes it starts) on processor ``cpu``, where supported."""
+    if cpu is None:
+        return
+    try:
+        os.sched_setaffinity(0, {int(cpu)})
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 @functools.lru_cache(maxsize=None)
