@@ -115,3 +115,15 @@ def test_grader_exit_codes(tmp_path):
     assert empty.returncode == 0, empty.stderr[-2000:]
     unknown = run(str(tmp_path / "subs"), "--out", str(tmp_path / "o3"), "--only", "nobody")
     assert unknown.returncode == 2 and "no submission named" in unknown.stderr
+
+
+def test_parallel_jobs_get_processors_in_turn():
+    """Does each of JOBS parallel jobs get a processor of its own while there are enough, in turn after?"""
+    import os
+
+    from nnkit.runner import _cpu_slots
+
+    allowed = sorted(os.sched_getaffinity(0))
+    slots = _cpu_slots(len(allowed) + 1)
+    taken = [slots.get_nowait() for _ in range(len(allowed) + 1)]
+    assert taken == allowed + allowed[:1]

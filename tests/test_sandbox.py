@@ -317,6 +317,23 @@ def test_worker_answers_like_the_contract(tier, make_backend):
     assert info.value.location.startswith("activations.py:")
 
 
+def test_forked_worker_joins_the_processor_of_its_test_process(tmp_path):
+    """Does a forked worker run on the processor the spec names (the test process's own)?"""
+    if not _available("bwrap+fork"):
+        pytest.skip("forked workers are not available on this machine")
+    cpu = max(os.sched_getaffinity(0))
+    package = tmp_path / "stage" / "pkg" / "scratchnet"
+    package.mkdir(parents=True)
+    (package / "activations.py").write_text("import os\n\ndef relu(z):\n    return sorted(os.sched_getaffinity(0))\n")
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    backend = SandboxBackend({None: package.parent}, {"tier": "bwrap", "zygote": True, "cpu": cpu})
+    try:
+        assert _relu(backend).value == [cpu]
+    finally:
+        backend.close()
+
+
 def test_worker_maps_shared_files_copy_on_write(tier, make_backend, tmp_path):
     """Does a worker get a shared file's array (the MNIST training split) without the bytes
     crossing, write only its own copy, and fail to open the file itself for writing?"""
