@@ -127,3 +127,23 @@ def test_parallel_jobs_get_processors_in_turn():
     slots = _cpu_slots(len(allowed) + 1)
     taken = [slots.get_nowait() for _ in range(len(allowed) + 1)]
     assert taken == allowed + allowed[:1]
+
+
+@pytest.mark.parametrize("name", ["ada", "reference"])
+def test_forked_and_separate_sandboxes_grade_alike(name):
+    """Do a forking sandbox per submission and one sandbox per configuration give every test
+    the same outcome (the MNIST test left out for time)?"""
+    from nnkit.grade import build_grader
+    from nnkit.runner import collect_manifest, grade_one
+
+    grader = build_grader()
+    if not grader.forking:
+        pytest.skip("forked workers are not available on this machine")
+    grader.skip_files = ("test_mnist.py",)
+    grader.manifest = collect_manifest(grader)
+    outcomes = {}
+    for forking in (True, False):
+        grader.forking = forking
+        result = grade_one(grader, EXAMPLES / name)
+        outcomes[forking] = [(t.name, t.passed, t.output) for t in result.tests]
+    assert outcomes[True] == outcomes[False]
