@@ -67,19 +67,17 @@ def _backend(config):
         _STATE.backend = LocalBackend(root)
     elif spec["backend"] == "local":
         from nnkit.local import LocalBackend
+        from nnkit.stage import roots_by_part
 
-        _STATE.backend = LocalBackend(_roots(spec))
+        _STATE.backend = LocalBackend(roots_by_part(spec["roots"]))
     else:
         from nnkit.sandbox import EARLY, SandboxBackend
+        from nnkit.stage import roots_by_part
 
         early = EARLY.pop(str(Path(config.getoption("--grading-spec")).resolve()), None)
-        _STATE.backend = early or SandboxBackend(_roots(spec), spec)
+        _STATE.backend = early or SandboxBackend(roots_by_part(spec["roots"]), spec)
     _STATE.tier = _STATE.backend.tier
     return _STATE.backend
-
-
-def _roots(spec):
-    return {(None if k == "end_to_end" else k): v for k, v in spec["roots"].items()}
 
 
 def pytest_unconfigure(config):

@@ -61,6 +61,7 @@ from nnkit.landlock import SYSTEM_READ, landlock_abi, landlock_restrictor
 from nnkit.landlock import landlock_ruleset as _ruleset
 from nnkit.local import raise_student_error
 from nnkit.proxy import CallResult, GraderError, StudentCrash, StudentError, StudentTimeout
+from nnkit.stage import roots_by_part
 from nnkit.worker import ISOLATION_FAILED
 
 NOBODY = 65534
@@ -361,6 +362,14 @@ def _signal_reason(number: int) -> str:
     return f"{name}: {why.get(name, 'terminated by a signal')}"
 
 
+def _channel_pipes() -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(read, write) ends of a worker's request, answer and output pipes; the first two widened."""
+    request, answer, output = os.pipe(), os.pipe(), os.pipe()
+    for fd in (request[1], answer[1]):
+        _widen_pipe(fd)
+    return request, answer, output
+
+
 def _widen_pipe(fd: int) -> None:
     """Grow a pipe's buffer to 1 MiB where allowed: the MNIST matrix crosses in far fewer writes."""
     try:
@@ -395,11 +404,7 @@ class Worker:
         if self.tier != "bwrap":
             site = _plain_site(self.workdir)
             ruleset = _plain_ruleset(self.root, site, scratch, self.shared)
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        out_r, out_w = os.pipe()
-        for fd in (req_w, resp_w):
-            _widen_pipe(fd)
+        (req_r, req_w), (resp_r, resp_w), (out_r, out_w) = _channel_pipes()
         if self.tier == "bwrap":
             cmd = _bwrap_command(self.root, self.limits, (req_r, resp_w), self.shared)
             preexec = _limits_preexec(self.limits, drop_to_nobody=False, nproc=False)
@@ -416,9 +421,13 @@ class Worker:
         finally:
             for fd in (req_r, resp_w, out_w) + ((ruleset,) if ruleset is not None else ()):
                 os.close(fd)
-        self.request_fd, self.response_fd = req_w, resp_r
+        self._connect(req_w, resp_r, out_r)
+
+    def _connect(self, request_fd: int, response_fd: int, output_fd: int) -> None:
+        """Talk to a freshly started process through these pipe ends; collect its output."""
+        self.request_fd, self.response_fd = request_fd, response_fd
         self.imported = set()
-        threading.Thread(target=_drain, args=(out_r, self.output), daemon=True).start()
+        threading.Thread(target=_drain, args=(output_fd, self.output), daemon=True).start()
 
     @property
     def alive(self) -> bool:
@@ -522,7 +531,7 @@ class Zygote:
 
     def _ask(self, request: dict, fds=(), timeout: float = 20.0) -> dict:
         if not self.alive:
-            self.start()
+            raise GraderError("the sandbox's zygote is not running")
         try:
             socket.send_fds(self.control, [json.dumps(request).encode()], list(fds))
             self.control.settimeout(timeout)
@@ -546,10 +555,13 @@ class Zygote:
                 inside, *(["/sandbox/shared"] if self.shared is not None else [])]
         request = {"op": "fork", "root": inside, "scratch": scratch, "read": read, "write": [scratch, "/dev/null"],
                    "cpu": self.cpu}
+        if not self.alive:
+            self.start()
         answer = self._ask(request, fds)
         if "error" in answer:
             # Processes the student's code left behind fill the process limit: end them all.
             self.stop()
+            self.start()
             answer = self._ask(request, fds)
         if not isinstance(answer.get("pid"), int):
             self.stop()
@@ -596,14 +608,8 @@ class ForkedWorker(Worker):
         self.generation = -1
 
     def start(self) -> None:
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        out_r, out_w = os.pipe()
-        for fd in (req_w, resp_w):
-            _widen_pipe(fd)
+        (req_r, req_w), (resp_r, resp_w), (out_r, out_w) = _channel_pipes()
         try:
-            if not self.zygote.alive:
-                self.zygote.start()
             self.pid = self.zygote.fork(self.root, (req_r, resp_w, out_w))
         except BaseException:
             for fd in (req_w, resp_r, out_r):
@@ -613,9 +619,7 @@ class ForkedWorker(Worker):
             for fd in (req_r, resp_w, out_w):
                 os.close(fd)
         self.generation = self.zygote.generation
-        self.request_fd, self.response_fd = req_w, resp_r
-        self.imported = set()
-        threading.Thread(target=_drain, args=(out_r, self.output), daemon=True).start()
+        self._connect(req_w, resp_r, out_r)
 
     @property
     def alive(self) -> bool:
@@ -794,9 +798,8 @@ def start_early(argv: list[str]) -> None:
     spec = json.loads(Path(path).read_text())
     if spec.get("backend") != "sandbox":
         return
-    roots = {(None if k == "end_to_end" else k): v for k, v in spec["roots"].items()}
     try:
-        backend = SandboxBackend(roots, spec)
+        backend = SandboxBackend(roots_by_part(spec["roots"]), spec)
         backend.warm()
     except GraderError:
         return  # nnkit.harness tries again, and reports the failure in every test

@@ -57,3 +57,8 @@ def stage(student_files: dict[str, Path | None], reference_pkg: Path, dest: Path
                 shutil.copyfile(source, pkg / filename)
         roots[config] = made[key] = pkg.parent
     return roots
+
+
+def roots_by_part(roots: dict[str, str]) -> dict[str | None, str]:
+    """``stage``'s result (as JSON keeps it) keyed as backends take it: by part, None for end to end."""
+    return {(None if config == "end_to_end" else config): root for config, root in roots.items()}
