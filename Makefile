@@ -35,6 +35,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: setup
+	@bash tests/system-packages.sh
 	$(PY) -m pytest tests $(ARGS)
 
 test-fast: setup

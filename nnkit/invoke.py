@@ -110,6 +110,17 @@ def pick_item(value, item: int | None):
     return value
 
 
+def memory_limit_hint() -> str:
+    """What a student reads after a MemoryError: the limit, and the usual way past it."""
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    size = f"{limit >> 20} MB" if limit != resource.RLIM_INFINITY else "a limited amount"
+    return (f"memory limit reached: the process running your code may use {size} of memory; a copy of a "
+            "large input (X / 1.0, X.astype(float), np.array(X)) needs as much memory again, so work on "
+            "views and mini-batches instead")
+
+
 def describe_exception(exc: BaseException) -> dict:
     """Type, message and innermost graded-file location of a student exception."""
     location = ""
@@ -117,6 +128,8 @@ def describe_exception(exc: BaseException) -> dict:
         if os.path.basename(frame.filename) in GRADED_FILES:
             location = f"{os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}"
     message = str(exc)
+    if isinstance(exc, MemoryError):
+        message = f"{message} ({memory_limit_hint()})" if message else memory_limit_hint()
     if isinstance(exc, SyntaxError) and exc.filename:
         location = f"{os.path.basename(exc.filename)}:{exc.lineno}"
         message = exc.msg

@@ -699,6 +699,9 @@ def autograder_files() -> Files:
     files["autograder/config.toml"] = _read(ROOT / "autograder" / "config.toml", "autograder/config.toml")
     for path in _package_sources(SOLUTIONS_DIR, cfg):
         files[f"solutions/{cfg.package}/{path.name}"] = path.read_bytes()
+    for filename in cfg.files.values():  # graded by setup.sh's self-check: it must score zero
+        path = TEMPLATE_DIR / cfg.package / filename
+        files[f"student_template/{cfg.package}/{filename}"] = _read(path, f"student_template/{cfg.package}/{filename}")
     files["assignments/nn-from-scratch/config.toml"] = _read(CONFIG_PATH, "assignments/nn-from-scratch/config.toml")
     for name in MNIST_FILES:
         files[f"data/mnist/{name}"] = _read(MNIST_DIR / name, f"data/mnist/{name}")

@@ -9,13 +9,18 @@ feedback.md next to it. If the grader itself fails, it still writes a valid
 results.json that scores zero and says "grader error" (fail closed).
 
 ``--prepare`` (run by setup.sh) computes the MNIST reference cache ahead of
-time, so no submission pays for it.
+time, so no submission pays for it, then grades the reference and the
+student template as submissions, in the isolation tier that grading will
+use: any score other than full marks and zero fails the image build, with
+the failing tests' messages.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -45,19 +50,63 @@ def run(root: Path, *, tier: str | None = None) -> dict:
     return data
 
 
+def self_check(grader) -> list[str]:
+    """Grade the reference and the student template as submissions with ``grader``; return
+    what went wrong (empty: the reference got full marks and the template zero)."""
+    from nnkit.config import ROOT
+    from nnkit.runner import grade_one
+
+    cfg = grader.config
+    cases = [(grader.reference_pkg, cfg.max_score, "the reference"),
+             (ROOT / "student_template" / cfg.package, 0.0, "the student template")]
+    problems = []
+    for package, wanted, label in cases:
+        with tempfile.TemporaryDirectory(prefix="nnkit-self-check-") as tmp:
+            submission = Path(tmp) / "submission"
+            submission.mkdir()
+            for filename in cfg.files.values():
+                if (package / filename).is_file():
+                    shutil.copyfile(package / filename, submission / filename)
+            result = grade_one(grader, submission)
+        print(f"self-check: {label} scored {result.score:g}/{result.max_score:g} in {result.seconds:.1f} s")
+        if result.score != wanted:
+            wrong = [t for t in result.tests if t.passed != (wanted > 0)]
+            details = "".join(f"\n  - {t.part}: {t.name}: {t.output.splitlines()[0] if t.output else t.kind}"
+                              for t in wrong[:8])
+            problems.append(f"{label} scored {result.score:g}, expected {wanted:g}{details}")
+    return problems
+
+
+def prepare(tier: str | None = None) -> int:
+    """Prepare grading (MNIST cache, test manifest, file access) and check it on the reference
+    and the template in the tier grading will use; 0 when both scored as they must."""
+    from nnkit.grade import build_grader
+
+    grader = build_grader(tier=tier)
+    print(f"ready: {len(grader.manifest)} tests, isolation tier {grader.tier_description}")
+    problems = self_check(grader)
+    if problems:
+        print("error: the autograder does not grade correctly here, so this image must not be used:\n"
+              + "\n".join(problems), file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nnkit run-autograder", description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/autograder"),
                         help="the autograder root holding submission/ and results/ (default: /autograder)")
     parser.add_argument("--tier", default=None, choices=["bwrap", "setuid", "rlimits"])
-    parser.add_argument("--prepare", action="store_true", help="only compute the MNIST reference cache")
+    parser.add_argument("--prepare", action="store_true",
+                        help="compute the MNIST reference cache, then grade the reference and the template")
     args = parser.parse_args(argv)
     if args.prepare:
-        from nnkit.grade import build_grader
-
-        grader = build_grader(tier=args.tier)
-        print(f"ready: {len(grader.manifest)} tests, isolation tier {grader.tier_description}")
-        return 0
+        try:
+            return prepare(args.tier)
+        except Exception as exc:  # noqa: BLE001  (the image build must fail, with the reason)
+            traceback.print_exc()
+            print(f"error: preparing the autograder failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
     try:
         data = run(args.root, tier=args.tier)
     except Exception as exc:  # fail closed: a valid results.json that scores zero

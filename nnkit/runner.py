@@ -28,7 +28,8 @@ from pathlib import Path
 from nnkit import mnist_reference
 from nnkit.config import AssignmentConfig, ROOT
 from nnkit.results import CSV_COLUMNS, SubmissionResult, TestResult, write_submission
-from nnkit.sandbox import BLAS_ENV, FORKING_DESCRIPTION, TIER_DESCRIPTIONS, detect_tier, forking_available, kill_tree
+from nnkit.sandbox import (BLAS_ENV, FORKING_DESCRIPTION, TIER_DESCRIPTIONS, detect_tier, forking_available,
+                           kill_tree, remove_worker_files)
 from nnkit.stage import stage
 from nnkit.submission import SubmissionError, collect, submission_name
 
@@ -73,19 +74,37 @@ class Grader:
             self.cache_dir, self.reference_pkg, self.config.mnist, seed)}
         self.manifest = collect_manifest(self)
         if self.tier == "setuid":
-            self.hide_from_workers()
+            self.limit_worker_access()
         return self
 
-    def hide_from_workers(self) -> None:
-        """Without namespaces, workers see the file system as ``nobody``: make the
-        reference, the tests, the course secret and the MNIST cache (test labels)
-        unreadable to other users. The cache folder stays passable (not listable)
-        so workers reach its ``shared`` folder, the training split."""
-        for path in (self.reference_pkg, self.tests_dir, *self.secret_files,
-                     *(p for p in self.cache_dir.iterdir() if p.name != "shared")):
-            if path.exists():
+    def limit_worker_access(self) -> None:
+        """Without namespaces, workers see the file system as ``nobody``: give that user
+        exactly what a worker needs of the kit's files, and nothing more.
+
+        Taken away from other users: the reference, the tests, the course secret, the
+        MNIST files and everything in the cache (the test labels). Given: a way through
+        (search, not listing) the folders above the cache's ``shared`` folder, and read
+        access to that folder and its files (the training split, which workers map).
+        Run at every start, so no earlier ``chmod`` (of an image build, say) can leave
+        workers unable to read their inputs."""
+        hidden = [self.reference_pkg, self.tests_dir, *self.secret_files, ROOT / "data",
+                  *(p for p in self.cache_dir.iterdir() if p.name != "shared")]
+        for path in hidden:
+            if path.exists() and not path.is_symlink():
                 path.chmod(path.stat().st_mode & ~0o007)
         self.cache_dir.chmod(self.cache_dir.stat().st_mode & ~0o007 | 0o001)
+        shared = self.mnist.get("shared")
+        if not shared:
+            return
+        shared = Path(shared).resolve()
+        for folder in reversed(shared.parents):
+            mode = folder.stat().st_mode
+            if mode & 0o001 == 0:
+                folder.chmod(mode | 0o001)
+        shared.chmod(shared.stat().st_mode & ~0o002 | 0o005)
+        for path in shared.iterdir():
+            if path.is_file() and not path.is_symlink():
+                path.chmod(path.stat().st_mode & ~0o002 | 0o004)
 
     @property
     def tier_description(self) -> str:
@@ -197,6 +216,11 @@ def grade_one(grader: Grader, entry: Path, out_dir: Path | None = None, cpu: int
             result.problems.append("not implemented")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if grader.tier == "setuid":  # workers ran as nobody and could write to /tmp, /dev/shm...
+            left = remove_worker_files()
+            if left:
+                result.notes.append(f"removed {len(left)} file(s) your code left outside its scratch folder "
+                                    f"(in {', '.join(sorted({str(Path(p).parent) for p in left})[:4])})")
     result.seconds = time.monotonic() - started
     if out_dir is not None:
         write_submission(result, Path(out_dir) / name, grader.visibility())

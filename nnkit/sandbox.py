@@ -78,6 +78,8 @@ DEFAULT_LIMITS = {
     "open_files": 256,
     "tmp_bytes": 64 << 20,
 }
+GRADER_RESERVE = 100 << 20
+"""Memory left to the grader's own processes when a container's limit caps what a worker may use."""
 BLAS_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                              "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
 """One BLAS thread per process: two parallel jobs with two threads each train several times slower."""
@@ -339,6 +341,11 @@ def _limits_preexec(limits: dict, *, drop_to_nobody: bool, nproc: bool = True, l
 
     def apply():
         os.setsid()
+        try:  # if memory runs out anyway, the kernel ends the worker, not the grader
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")
+        except OSError:
+            pass
         resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"],) * 2)
         resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 5))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"],) * 2)
@@ -353,6 +360,95 @@ def _limits_preexec(limits: dict, *, drop_to_nobody: bool, nproc: bool = True, l
         if nproc:
             resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"],) * 2)
     return apply
+
+
+def container_memory_limit() -> int | None:
+    """The memory limit of the cgroup this process runs in (v1 or v2, the tightest of it and
+    its ancestors), in bytes; None where there is none or it cannot be read."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    candidates = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            base, name = Path("/sys/fs/cgroup"), "memory.max"
+        elif "memory" in controllers.split(","):
+            base, name = Path("/sys/fs/cgroup/memory"), "memory.limit_in_bytes"
+        else:
+            continue
+        folder = Path(path)
+        candidates += [base / p.relative_to("/") / name for p in [folder, *folder.parents]]
+    limits = []
+    for candidate in candidates:
+        try:
+            text = candidate.read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if text.isdigit() and int(text) < 1 << 50:  # "max", or v1's "unlimited" (a huge number)
+            limits.append(int(text))
+    return min(limits) if limits else None
+
+
+def worker_memory_bytes(configured: int) -> int:
+    """The address space a worker may use: ``configured``, or less where a container's memory
+    limit (Gradescope's 768 MB, say) would otherwise let one worker exhaust it and bring the
+    grader down with it. The worker then meets a MemoryError it can be told about."""
+    limit = container_memory_limit()
+    if limit is None:
+        return configured
+    return max(256 << 20, min(configured, limit - GRADER_RESERVE))
+
+
+SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue", "/run/lock", "/var/lock")
+"""World-writable places every user can reach, where files outlive the process that wrote them."""
+
+
+def remove_worker_files(uid: int = NOBODY, places=SHARED_WRITABLE, keep_prefix: str = "nnkit-") -> list[str]:
+    """Remove what the workers' user ``uid`` left in the world-writable ``places`` and its home
+    folder (the ``setuid`` tier without Landlock can write there); return what was removed.
+
+    Only entries owned by ``uid`` go, so this is for a user that nothing but workers runs as
+    (``nobody`` in a grading container). The grader's own folders (``keep_prefix``) are left
+    to the grader, which removes them itself."""
+    removed = []
+
+    def sweep(folder: Path, depth: int) -> None:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            path = Path(entry.path)
+            if info.st_uid == uid:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
+                    removed.append(str(path))
+                except OSError:
+                    pass
+            elif (entry.is_dir(follow_symlinks=False) and info.st_mode & 0o002 and depth < 4
+                  and not entry.name.startswith(keep_prefix)):
+                sweep(path, depth + 1)
+
+    homes = []
+    try:
+        import pwd
+
+        homes.append(pwd.getpwuid(uid).pw_dir)
+    except (ImportError, KeyError):
+        pass
+    for place in [*places, *homes]:
+        if Path(place).is_dir() and Path(place) != Path("/"):
+            sweep(Path(place), 0)
+    return removed
 
 
 def _signal_reason(number: int) -> str:
@@ -666,6 +762,7 @@ class SandboxBackend:
     def __init__(self, roots: dict, spec: dict):
         self.roots = {part: Path(root) for part, root in roots.items()}
         self.limits = {**DEFAULT_LIMITS, **spec.get("limits", {})}
+        self.limits["memory_bytes"] = worker_memory_bytes(self.limits["memory_bytes"])
         self.tier = detect_tier(spec.get("tier"))
         self.shared = Path(spec["shared"]) if spec.get("shared") else None
         self.cpu = spec.get("cpu")
@@ -759,6 +856,9 @@ class SandboxBackend:
             error = answer.get("error")
             if not isinstance(error, dict) or not isinstance(error.get("message"), str):
                 raise StudentCrash(function, "it sent a malformed error")
+            if error.get("grader") is True:  # the worker ends after such an answer: start afresh next time
+                worker.stop()
+                raise GraderError(f"{function}(): {error['message']}")
             if error.get("type") == "ContractViolation":
                 raise StudentError(function, "ContractViolation", error["message"])
             raise_student_error(function, {"type": str(error.get("type", "Exception")), **error})

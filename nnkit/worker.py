@@ -46,12 +46,17 @@ def serve(request_fd: int, response_fd: int, root: str, shared: str | None = Non
             request = transport.receive(request_fd, shared_dir=shared)
         except transport.PeerClosed:
             return
+        except transport.TransportError as exc:  # before any student code runs: the grader's doing
+            transport.send(response_fd, {"ok": False, "error": {
+                "type": "GraderError", "grader": True, "message": f"the worker could not read its request: {exc}"}})
+            return  # the stream may be out of step: the next call starts a fresh worker
         op = request.get("op") if isinstance(request, dict) else None
         if op == "ping":
             transport.send(response_fd, {"ok": True, "result": {"uid": os.getuid(), "pid": os.getpid()}})
             continue
         if op not in ("call", "map"):
-            transport.send(response_fd, {"ok": False, "error": {"type": "GraderError", "message": f"bad op {op!r}"}})
+            transport.send(response_fd, {"ok": False, "error": {"type": "GraderError", "grader": True,
+                                                                "message": f"bad op {op!r}"}})
             continue
         function = request["function"]
         filename = module_name(function).split(".")[-1] + ".py"

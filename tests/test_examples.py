@@ -9,6 +9,7 @@ import pytest
 
 from nnkit import markers
 from nnkit.results import CSV_COLUMNS
+from tests.tiers import tier_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "submissions"
@@ -138,7 +139,7 @@ def test_forked_and_separate_sandboxes_grade_alike(name):
 
     grader = build_grader()
     if not grader.forking:
-        pytest.skip("forked workers are not available on this machine")
+        tier_missing("forked workers are not available on this machine")
     grader.skip_files = ("test_mnist.py",)
     grader.manifest = collect_manifest(grader)
     outcomes = {}

@@ -35,6 +35,7 @@ from nnkit.runner import grade_folder
 from nnkit.sandbox import detect_tier, landlock_abi
 from tests.hostile.cases import GENERATORS, load_cases
 from tests.hostile.cases import build as build_case
+from tests.tiers import tier_missing
 
 CASES = load_cases()
 REFERENCE_DIR = ROOT / "solutions" / "scratchnet"
@@ -48,6 +49,9 @@ SETTLE_SECONDS = 4.0
 PLANTED_NAMES = {"nnkit-hostile-escape.txt", "nnkit-hostile-escape-deep.txt", "nnkit-hostile-absolute.txt",
                  "nnkit-hostile-flood.bin"}
 """Files the cases try to create outside their sandbox."""
+LITTER_PREFIX = "nnkit-hostile-litter-"
+"""Files that files_outside_scratch writes to every world-writable place and home folder."""
+LITTER_PLACES = ("/var/tmp", "/dev/shm", "/root", "/nonexistent", "/home")
 FORGED_MARK = b"nnkit-hostile forged"
 
 
@@ -100,13 +104,15 @@ def _survivors(marker: str) -> list[str]:
 def _planted(submissions: Path) -> list[str]:
     """Files the cases tried to plant outside their sandbox, wherever they landed."""
     found = [str(p) for p in (Path("/autograder"), submissions.parent / "forward.py") if p.exists()]
+    for top in map(Path, LITTER_PLACES):  # where the litter lands, if anywhere (top level only)
+        found += [str(p) for p in (top.glob(LITTER_PREFIX + "*") if top.is_dir() else ())]
     for top in dict.fromkeys([Path(tempfile.gettempdir()), Path("/tmp")]):
         for folder, dirs, files in os.walk(top):
             if len(Path(folder).relative_to(top).parts) >= 7:
                 dirs[:] = []
             for name in files:
                 path = Path(folder) / name
-                if name in PLANTED_NAMES:
+                if name in PLANTED_NAMES or name.startswith(LITTER_PREFIX):
                     found.append(str(path))
                 elif name == "results.json":
                     try:
@@ -158,7 +164,7 @@ def batch(request, generated, tmp_path_factory) -> Batch:
     """Grade the cases and the reference once per available tier, watching processes and files."""
     tier = request.param
     if not _tier_available(tier):
-        pytest.skip(f"isolation tier {tier!r} is not available on this machine")
+        tier_missing(f"isolation tier {tier!r} is not available on this machine")
     expectations = _expectations(tier)
     submissions = tmp_path_factory.mktemp(f"nnkit-hostile-submissions-{tier}")
     for case in CASES:
@@ -168,6 +174,7 @@ def batch(request, generated, tmp_path_factory) -> Batch:
     for name in load_config().files.values():
         (submissions / REFERENCE / name).write_bytes((REFERENCE_DIR / name).read_bytes())
     grader_tmp = tmp_path_factory.mktemp(f"nnkit-hostile-gradertmp-{tier}")
+    grader_tmp.chmod(0o711)  # as /tmp is for the grader's own folders: workers pass through to theirs
     out = tmp_path_factory.mktemp(f"nnkit-hostile-out-{tier}")
     grader = build_grader(tier=tier, limits=LIMITS)
     before = _tree_digest(submissions)

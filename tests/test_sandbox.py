@@ -24,6 +24,7 @@ from nnkit import sandbox, transport
 from nnkit.config import AUTOGRADER_CONFIG_PATH, ROOT
 from nnkit.proxy import GraderError, StudentCrash, StudentError, StudentTimeout
 from nnkit.sandbox import DEFAULT_LIMITS, NOBODY, OUTPUT_CAP, SandboxBackend, detect_tier, landlock_abi
+from tests.tiers import tier_missing
 
 TIERS = ("bwrap", "bwrap+fork", "setuid", "rlimits")
 """The isolation tiers; "bwrap+fork" is bwrap with one sandbox per submission whose workers are
@@ -259,7 +260,7 @@ def _available(tier: str) -> bool:
 @pytest.fixture(params=TIERS)
 def tier(request) -> str:
     if not _available(request.param):
-        pytest.skip(f"isolation tier {request.param!r} is not available on this machine")
+        tier_missing(f"isolation tier {request.param!r} is not available on this machine")
     return request.param
 
 
@@ -320,7 +321,7 @@ def test_worker_answers_like_the_contract(tier, make_backend):
 def test_forked_worker_joins_the_processor_of_its_test_process(tmp_path):
     """Does a forked worker run on the processor the spec names (the test process's own)?"""
     if not _available("bwrap+fork"):
-        pytest.skip("forked workers are not available on this machine")
+        tier_missing("forked workers are not available on this machine")
     cpu = max(os.sched_getaffinity(0))
     package = tmp_path / "stage" / "pkg" / "scratchnet"
     package.mkdir(parents=True)
@@ -360,11 +361,29 @@ def test_worker_maps_shared_files_copy_on_write(tier, make_backend, tmp_path):
     assert np.load(shared / "X_train.npy").tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 
 
+def test_a_shared_file_the_worker_cannot_read_is_a_grader_error(tier, make_backend, tmp_path):
+    """When a worker cannot open the grader's own file (the training split, unreadable to its user),
+    is that a grader error naming the cause, not a crash blamed on the student's code?"""
+    if tier.startswith("rlimits"):
+        pytest.skip("in the rlimits tier the worker is the grader's user: it can read what the grader can")
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    np.save(shared / "X_train.npy", np.arange(6.0))
+    (shared / "X_train.npy").chmod(0o400)
+    backend = make_backend(tier, """
+        def relu(z):
+            return z
+    """, shared=shared)
+    with pytest.raises(GraderError, match="could not read its request.*X_train.npy.*Permission denied"):
+        _relu(backend, transport.load_shared(shared / "X_train.npy"))
+    assert _relu(backend, np.arange(3.0)).value.tolist() == [0.0, 1.0, 2.0]  # the next call still works
+
+
 def test_forked_workers_are_kept_apart(tmp_path):
     """With one forking sandbox per submission: can a configuration's worker read another's
     package, reach it over UDP on loopback, signal it or the zygote, or see its scratch folder?"""
     if not _available("bwrap+fork"):
-        pytest.skip("forked workers are not available on this machine")
+        tier_missing("forked workers are not available on this machine")
     listener = """
         import os, socket
 
@@ -426,7 +445,7 @@ def test_bwrap_worker_is_nobody_and_sees_nothing_of_the_grader(make_backend):
     """In bwrap: is the worker uid 65534, blind to /work, the hidden tests, the course
     secret and the reference, without network and without a writable folder?"""
     if not _available("bwrap"):
-        pytest.skip("bubblewrap tier not available")
+        tier_missing("bubblewrap tier not available")
     backend = make_backend("bwrap", f"""
         import os, socket
 
@@ -459,7 +478,7 @@ def test_bwrap_worker_is_nobody_and_sees_nothing_of_the_grader(make_backend):
 def test_bwrap_scratch_folder_is_capped(make_backend):
     """In bwrap: is the worker's /tmp (memory, not disk) capped at tmp_bytes across all its files?"""
     if not _available("bwrap"):
-        pytest.skip("bubblewrap tier not available")
+        tier_missing("bubblewrap tier not available")
     if not sandbox._bwrap_sizes_tmpfs():
         pytest.skip("this bubblewrap cannot cap a tmpfs (before 0.8): /tmp stays read-only")
     backend = make_backend("bwrap", """
@@ -479,7 +498,7 @@ def test_plain_worker_is_confined_by_landlock(make_backend):
     """Outside bwrap, with Landlock: can the worker read only its runtime, write only its
     scratch folder, reach no TCP address, signal no grader process and raise no limit?"""
     if not _available("rlimits"):
-        pytest.skip("rlimits tier not available")
+        tier_missing("rlimits tier not available")
     abi = landlock_abi()
     if abi < 1:
         pytest.skip("this kernel has no Landlock: the rlimits tier sees the file system as its user does")
@@ -592,7 +611,7 @@ def test_fork_burst_does_not_starve_other_workers(make_backend):
     """In bwrap, where every worker is nobody: does a worker still start while another one
     holds all the processes nobody may have?"""
     if not _available("bwrap"):
-        pytest.skip("bubblewrap tier not available")
+        tier_missing("bubblewrap tier not available")
     hog = make_backend("bwrap", """
         import os, time
 
@@ -622,7 +641,7 @@ def test_file_size_limit_stops_a_large_write(make_backend):
     """Outside bwrap (where nothing is writable at all): does a write past the file-size
     limit fail (Python ignores SIGXFSZ, so as OSError "File too large") with the file cut at the limit?"""
     if not _available("rlimits"):
-        pytest.skip("rlimits tier not available")
+        tier_missing("rlimits tier not available")
     limit = 4 << 20
     backend = make_backend("rlimits", """
         def relu(z):

@@ -1,0 +1,31 @@
+"""Settings and fixtures every test module shares."""
+import os
+import shutil
+import tempfile
+
+import pytest
+
+OWN_BASETEMP = pytest.StashKey[str]()
+
+
+def pytest_configure(config):
+    """Run as root, the setuid tier's workers are ``nobody`` and must reach the staged packages that
+    tests put in their temporary folders, as they reach the grader's own under /tmp. pytest's own
+    base folder (/tmp/pytest-of-root) is made 0700 again by every root session that starts, so each
+    root session uses a base folder of its own, removed when the session ends."""
+    if os.geteuid() == 0 and not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix="nnkit-tests-")
+        config.stash[OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_unconfigure(config):
+    folder = config.stash.get(OWN_BASETEMP, None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def workers_can_reach_temp_folders(tmp_path_factory):
+    """Let other users pass through (not list) the base folder above every test's folder."""
+    if os.geteuid() == 0:
+        tmp_path_factory.getbasetemp().chmod(0o711)
