@@ -64,6 +64,7 @@ def main(argv=None) -> int:
         print(f"error: JOBS must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
     from nnkit.runner import grade_folder
+    from nnkit.sandbox import UNCONFINED_ADVICE, tier_warning
 
     try:
         grader = build_grader(tier=args.tier)
@@ -77,6 +78,9 @@ def main(argv=None) -> int:
     for r in results:
         print(f"{r.submission:<{width}}  {r.score:>4g}/{r.max_score:<4g}  {r.status}")
     print(f"\nisolation: {grader.tier_description}")
+    warning = tier_warning(grader.tier_description)
+    if warning:
+        print(f"{warning}\n{UNCONFINED_ADVICE}")
     print(f"wrote {args.out / 'grades.csv'}, {args.out / 'report.html'} and one folder per submission")
     return 0
 

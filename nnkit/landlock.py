@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 
+NO_LANDLOCK_ENV = "NNKIT_NO_LANDLOCK"
+"""Set to 1 to grade as on a machine without Landlock (as on macOS): workers outside
+bubblewrap are then not confined, and every report says so."""
 _PR_SET_NO_NEW_PRIVS = 38
 # The three syscalls have the same numbers on every architecture.
 _LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446
@@ -33,7 +37,10 @@ class _PathBeneath(ctypes.Structure):
 
 
 def landlock_abi() -> int:
-    """The kernel's Landlock ABI version; 0 when it has none."""
+    """The kernel's Landlock ABI version; 0 when it has none, off Linux (where the
+    syscall numbers below mean other calls) and when NNKIT_NO_LANDLOCK=1."""
+    if not sys.platform.startswith("linux") or os.environ.get(NO_LANDLOCK_ENV, "0") not in ("", "0"):
+        return 0
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         abi = libc.syscall(ctypes.c_long(_LANDLOCK_CREATE_RULESET), None, ctypes.c_size_t(0), ctypes.c_uint32(1))

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from nnkit.contract import PARTS
 from nnkit.results import SubmissionResult
-from nnkit.sandbox import TIER_DESCRIPTIONS
+from nnkit.sandbox import TIER_DESCRIPTIONS, UNCONFINED_ADVICE
 
 CHARTS = {
     "scores": "report-scores.png",
@@ -137,7 +137,17 @@ def _full_report(results: list[SubmissionResult], out: Path) -> str:
 def _tier_html(results: list[SubmissionResult]) -> str:
     tiers = {r.tier for r in results}
     weak = len(tiers) > 1 or (tiers and tiers != {STRONGEST_TIER})
-    return f"<p class='tier{' warn' if weak else ''}'>{_e(tier_statement(results))}</p>"
+    return _unconfined_html(results) + f"<p class='tier{' warn' if weak else ''}'>{_e(tier_statement(results))}</p>"
+
+
+def _unconfined_html(results: list[SubmissionResult]) -> str:
+    """The banner above everything when any submission ran in the weakest configuration."""
+    warned = [r for r in results if r.tier_warning]
+    if not warned:
+        return ""
+    count = "every submission" if len(warned) == len(results) else _plural(len(warned), "submission")
+    return (f"<p class='banner' role='alert'><strong>{_e(warned[0].tier_warning)}</strong> "
+            f"This concerns {_e(count)}. {_e(UNCONFINED_ADVICE)}</p>\n")
 
 
 def _summary_html(results: list[SubmissionResult]) -> str:
@@ -254,6 +264,7 @@ h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #d
 .meta { color: #666; margin-top: 0; }
 .tier { font-size: 1.1em; padding: 0.6em 0.8em; background: #eef5ee; border-left: 4px solid #55a868; }
 .tier.warn { background: #fff4e0; border-left-color: #dd8452; }
+.banner { font-size: 1.1em; padding: 0.6em 0.8em; background: #fde2e1; border: 2px solid #c44e52; }
 .summary { display: flex; flex-wrap: wrap; gap: 0.8em; }
 .num { background: #f4f6fa; padding: 0.6em 1em; border-radius: 4px; min-width: 8em; }
 .num b { display: block; font-size: 1.5em; } .num span { color: #555; font-size: 0.9em; }

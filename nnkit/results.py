@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nnkit.contract import PARTS
+from nnkit.sandbox import tier_warning
 
 CSV_COLUMNS = ["submission", "score", "max_score", *PARTS, "status",
                "tier", "seconds", "tests_passed", "tests_total"]
@@ -67,6 +68,12 @@ class SubmissionResult:
     def max_score(self) -> float:
         return float(sum(t.max_score for t in self.tests))
 
+    @property
+    def tier_warning(self) -> str:
+        """A warning when the student's code ran in the weakest configuration, else ""
+        (see nnkit.sandbox.tier_warning)."""
+        return tier_warning(self.tier)
+
     def part_score(self, part: str) -> float:
         """Points earned in one part."""
         return float(sum(t.score for t in self.tests if t.part == part))
@@ -83,7 +90,8 @@ class SubmissionResult:
         """One row of grades.csv (see CSV_COLUMNS)."""
         row = {"submission": self.submission, "score": _num(self.score), "max_score": _num(self.max_score)}
         row |= {part: _num(self.part_score(part)) for part in PARTS}
-        row |= {"status": self.status, "tier": self.tier, "seconds": f"{self.seconds:.1f}",
+        row |= {"status": self.status, "tier": f"{self.tier_warning} {self.tier}".strip(),
+                "seconds": f"{self.seconds:.1f}",
                 "tests_passed": sum(t.passed for t in self.tests), "tests_total": len(self.tests)}
         return row
 
@@ -92,6 +100,7 @@ class SubmissionResult:
         lines = [f"Score: {_num(self.score)} / {_num(self.max_score)}."]
         lines += [f"{part}: {_num(self.part_score(part))} / {_num(self.part_max(part))}" for part in PARTS]
         lines += self.notes
+        lines += [self.tier_warning] if self.tier_warning else []
         lines.append(f"Isolation: {self.tier}.")
         return {
             "score": self.score,
@@ -131,13 +140,15 @@ class SubmissionResult:
             out += ["", f"## {part}", ""]
             for t in failed:
                 out.append(f"- **{t.name}** ({_num(t.max_score)} pt, {t.suite}): {t.output}")
-        out += ["", f"_Your code ran in an isolated sandbox ({self.tier})._", ""]
+        out += ["", f"**{self.tier_warning}** _(Isolation: {self.tier}.)_" if self.tier_warning
+                else f"_Your code ran in an isolated sandbox ({self.tier})._", ""]
         return "\n".join(out)
 
     def to_json(self) -> dict:
         """Everything, for the class report and regrading comparisons."""
         data = asdict(self)
-        data |= {"score": self.score, "max_score": self.max_score, "status": self.status}
+        data |= {"score": self.score, "max_score": self.max_score, "status": self.status,
+                 "tier_warning": self.tier_warning}
         return data
 
     @classmethod

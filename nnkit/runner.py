@@ -27,6 +27,7 @@ from pathlib import Path
 
 from nnkit import mnist_reference
 from nnkit.config import AssignmentConfig, ROOT
+from nnkit.landlock import NO_LANDLOCK_ENV
 from nnkit.results import CSV_COLUMNS, SubmissionResult, TestResult, write_submission
 from nnkit.sandbox import (BLAS_ENV, FORKING_DESCRIPTION, TIER_DESCRIPTIONS, detect_tier, forking_available,
                            kill_tree, remove_worker_files)
@@ -134,6 +135,8 @@ def _pytest_env() -> dict:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
            "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg", **BLAS_ENV}
+    if NO_LANDLOCK_ENV in os.environ:  # the test process starts the workers: it must agree with the reports
+        env[NO_LANDLOCK_ENV] = os.environ[NO_LANDLOCK_ENV]
     return env
 
 

@@ -26,7 +26,8 @@ Landlock where the kernel has it (Linux 5.13 and later; ``landlock_abi``):
 they read only the runtime they need and the staged package, write only
 their scratch folder, and with newer kernels open no TCP connection
 (ABI 4) and signal no process outside their own tree (ABI 6). Without
-Landlock they see the file system as their user does; reports say so.
+Landlock they see the file system as their user does; reports say so, and
+in the rlimits tier warn (``tier_warning``).
 
 Every tier: address-space, CPU-time, process-count, file-size and open-file
 limits; BLAS pinned to one thread; output captured up to a cap and never
@@ -156,8 +157,7 @@ def kill_tree(pid: int | None = None, *, include_self: bool = False) -> int:
     return killed
 
 
-def _describe_tiers() -> dict[str, str]:
-    abi = landlock_abi()
+def _describe_tiers(abi: int) -> dict[str, str]:
     confined = (f"Landlock ABI {abi}: reads only the runtime and its package, writes only its scratch folder"
                 + (", no TCP" if abi >= 4 else "") + (", signals only its own processes" if abi >= 6 else "")
                 if abi else "no Landlock: sees the file system as its user does")
@@ -170,7 +170,24 @@ def _describe_tiers() -> dict[str, str]:
     }
 
 
-TIER_DESCRIPTIONS = _describe_tiers()
+TIER_DESCRIPTIONS = _describe_tiers(landlock_abi())
+UNCONFINED_DESCRIPTION = _describe_tiers(0)["rlimits"]
+"""The weakest configuration: the rlimits tier without Landlock (macOS, kernels before 5.13,
+NNKIT_NO_LANDLOCK=1)."""
+UNCONFINED_WARNING = ("Warning: student code ran with resource limits only, with the grader's user's "
+                      "access to files (no Landlock, no namespaces, no separate user).")
+"""Said in every report of a submission graded in the weakest configuration."""
+UNCONFINED_ADVICE = ("For grades that count, grade on Gradescope, or on Linux as root with bubblewrap "
+                     "(see 'Grading on macOS or without root' in docs/instructor-guide.md).")
+"""What the instructor's reports (make grade's summary, report.html) add to UNCONFINED_WARNING."""
+
+
+def tier_warning(description: str) -> str:
+    """UNCONFINED_WARNING when ``description`` (a TIER_DESCRIPTIONS value, as reports record
+    it) is the weakest configuration's, else ""."""
+    return UNCONFINED_WARNING if description == UNCONFINED_DESCRIPTION else ""
+
+
 FORKING_DESCRIPTION = ("; one sandbox per submission, each part's worker forked into its own user, "
                        "network and IPC namespaces and Landlock domain")
 
@@ -209,11 +226,16 @@ def _world_executable(path: Path) -> bool:
 def detect_tier(requested: str | None = None) -> str:
     """The strongest tier this machine allows (or ``requested``, if it is allowed)."""
     is_root = os.geteuid() == 0
-    available = ["rlimits"]
+    # Run as root, the rlimits worker must give up root's capabilities, which takes setpriv.
+    available = ["rlimits"] if not is_root or shutil.which("setpriv") else []
     if is_root and _world_executable(_python_paths()["executable"]):
         available.insert(0, "setuid")
     if is_root and shutil.which("setpriv") and shutil.which("prlimit") and _bwrap_works():
         available.insert(0, "bwrap")
+    if not available:
+        raise GraderError("no isolation tier is available here: run as root, the grader needs setpriv "
+                          "(util-linux) for the rlimits tier or a Python that user nobody can run for the "
+                          "setuid tier; or run it as an ordinary user")
     if requested in (None, "auto"):
         return available[0]
     if requested not in available:
@@ -336,6 +358,19 @@ def _plain_site(workdir: Path) -> Path:
     return site
 
 
+LIMITS_MAY_BE_REFUSED = not sys.platform.startswith("linux")
+"""Off Linux, a limit the system refuses is left out rather than keeping every worker from
+starting: macOS refuses an address-space limit (EINVAL), which it would not enforce anyway."""
+
+
+def _set_limit(kind: int, soft: int, hard: int) -> None:
+    try:
+        resource.setrlimit(kind, (soft, hard))
+    except (ValueError, OSError):
+        if not LIMITS_MAY_BE_REFUSED:
+            raise
+
+
 def _limits_preexec(limits: dict, *, drop_to_nobody: bool, nproc: bool = True, landlock_fd: int | None = None):
     restrict = landlock_restrictor(landlock_fd) if landlock_fd is not None else None
 
@@ -346,11 +381,11 @@ def _limits_preexec(limits: dict, *, drop_to_nobody: bool, nproc: bool = True, l
                 f.write("1000")
         except OSError:
             pass
-        resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"],) * 2)
-        resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 5))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"],) * 2)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits["open_files"],) * 2)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _set_limit(resource.RLIMIT_AS, limits["memory_bytes"], limits["memory_bytes"])
+        _set_limit(resource.RLIMIT_CPU, limits["cpu_seconds"], limits["cpu_seconds"] + 5)
+        _set_limit(resource.RLIMIT_FSIZE, limits["file_bytes"], limits["file_bytes"])
+        _set_limit(resource.RLIMIT_NOFILE, limits["open_files"], limits["open_files"])
+        _set_limit(resource.RLIMIT_CORE, 0, 0)
         if restrict is not None:
             restrict()
         if drop_to_nobody:
@@ -358,7 +393,7 @@ def _limits_preexec(limits: dict, *, drop_to_nobody: bool, nproc: bool = True, l
             os.setgid(NOBODY)
             os.setuid(NOBODY)
         if nproc:
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"],) * 2)
+            _set_limit(resource.RLIMIT_NPROC, limits["processes"], limits["processes"])
     return apply
 
 

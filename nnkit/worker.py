@@ -204,7 +204,7 @@ def zygote(control_fd: int, shared: str | None) -> None:
                 if request.get("cpu") is not None:
                     try:
                         os.sched_setaffinity(0, {int(request["cpu"])})  # beside the test process it answers
-                    except OSError:
+                    except (AttributeError, OSError):
                         pass
                 sys.path.insert(0, request["root"])
                 serve(request_fd, response_fd, request["root"], shared)
