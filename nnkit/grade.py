@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -83,10 +84,12 @@ def main(argv=None) -> int:
     try:
         with outlock.hold(args.out), stop.on_signals():
             return _grade(args, stop)
-    except outlock.OutputBusy as exc:
+    except outlock.LockError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if stop.signum is None:  # before the handlers were installed: Python's own KeyboardInterrupt
+            stop.request(signal.SIGINT)
         print(f"\n{stop.describe()}: stopped before grading started; nothing was graded", file=sys.stderr)
         return stop.exit_status
 

@@ -72,8 +72,11 @@ class Stop:
             raise KeyboardInterrupt
         if first:
             # os.write, not print: the handler may run while the progress bar is writing to stderr.
-            os.write(sys.stderr.fileno(), f"\n{signal.Signals(signum).name}: stopping the test processes "
-                                          "and writing the gradebook of what finished...\n".encode())
+            try:
+                os.write(sys.stderr.fileno(), f"\n{signal.Signals(signum).name}: stopping the test processes "
+                                              "and writing the gradebook of what finished...\n".encode())
+            except (OSError, ValueError, AttributeError):  # stderr closed or not a file
+                pass
 
     @contextmanager
     def on_signals(self, signals=(signal.SIGINT, signal.SIGTERM)):

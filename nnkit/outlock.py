@@ -17,22 +17,31 @@ from pathlib import Path
 LOCK_FILE = ".grading.lock"
 
 
-class OutputBusy(Exception):
+class LockError(Exception):
+    """The output folder's lock cannot be taken."""
+
+
+class OutputBusy(LockError):
     """Another process is grading into the same output folder."""
 
 
 @contextmanager
 def hold(out: Path):
     """Hold the lock of ``out`` (which must exist) while the block runs; raise OutputBusy at
-    once if another process holds it."""
+    once if another process holds it, LockError if the lock cannot be taken at all."""
     path = Path(out) / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise LockError(f"cannot open the lock file {path}: {exc}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OutputBusy(f"another grader is writing to {out} ({_holder(fd)}). Wait for it to finish, "
                              "or stop it, then run again.") from None
+        except OSError as exc:
+            raise LockError(f"cannot lock {path} ({exc}): is OUT on a file system without locks?") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
                                    "command": _command()}) + "\n").encode(), 0)

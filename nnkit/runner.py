@@ -403,6 +403,9 @@ def grade_batch(grader: Grader, submissions: Path, out: Path, *, jobs: int = 1, 
                 except Interrupted:
                     batch.unfinished.append(submission_name(futures[future]))
                     continue
+                except BaseException:
+                    stop.request()  # a failure of the grader itself: the other jobs stop too, not grade on unseen
+                    raise
                 batch.results.append(result)
                 if bar is not None:
                     bar.set_postfix_str(f"{result.submission}: {result.score:g}/{result.max_score:g}")
