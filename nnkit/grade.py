@@ -123,7 +123,7 @@ def _summary(args, grader, batch, stop: Stop) -> int:
         print(f"\nisolation: {grader.tier_description}")
     if batch.unchanged:
         n = len(batch.unchanged)
-        print(f"skipped {n} submission{'s' if n != 1 else ''} unchanged since graded before "
+        print(f"skipped {n} submission{'s' if n != 1 else ''} already graded from the same inputs "
               "(FRESH=1 regrades them)")
     print(f"wrote {args.out / 'grades.csv'}, {args.out / 'report.html'} and one folder per submission")
     if batch.stopped_by is None:

@@ -390,7 +390,7 @@ def grade_batch(grader: Grader, submissions: Path, out: Path, *, jobs: int = 1, 
             else:
                 todo.append((entry, (key, digest)))
         if batch.unchanged:
-            print(f"{len(batch.unchanged)} of {len(entries)} submissions unchanged since they were graded: "
+            print(f"{len(batch.unchanged)} of {len(entries)} submissions already graded from the same inputs: "
                   f"skipped (FRESH=1 regrades them); grading {len(todo)}", file=sys.stderr)
         bar = _progress(len(todo), progress and bool(todo))
         cpus = _cpu_slots(max(1, jobs))

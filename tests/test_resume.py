@@ -407,7 +407,7 @@ def test_rerun_grades_only_what_did_not_finish(interrupted, resumed):
     out, finished = interrupted["out"], interrupted["finished"]
     assert done.returncode == 0, done.stderr[-3000:]
     n = len(finished)
-    assert f"skipped {n} submission{'s' if n != 1 else ''} unchanged since graded before" in done.stdout
+    assert f"skipped {n} submission{'s' if n != 1 else ''} already graded from the same inputs" in done.stdout
     assert after == before
     assert _finished(out) == set(BATCH) == _gradebook(out)
     graded_now = {line.split()[0] for line in done.stdout.splitlines() if "/100" in line}
