@@ -1,18 +1,28 @@
 """``python -m nnkit grade SUBMISSIONS --out OUT``: grade a folder of submissions.
 
+Submissions whose results in OUT were graded from the same inputs are
+skipped (``--fresh`` regrades them), so running it again after an
+interruption resumes where it stopped. Ctrl-C (SIGINT) or SIGTERM stops
+every test process within seconds and writes the gradebook of what
+finished. One grader at a time writes to OUT (nnkit.outlock).
+
 Exit status: 0 when grading completed (whatever the submissions scored),
 2 when the grader could not run (bad arguments, missing SUBMISSIONS, a
-broken kit configuration).
+broken kit configuration, another grader writing to OUT), 128 + the signal's
+number when stopped by one (130 for Ctrl-C).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 from pathlib import Path
 
+from nnkit import outlock
 from nnkit.config import AUTOGRADER_CONFIG_PATH, ROOT, ConfigError, load_config, load_course_secret
+from nnkit.interrupt import Stop
 from nnkit.proxy import GraderError
 
 
@@ -52,7 +62,9 @@ def main(argv=None) -> int:
     parser.add_argument("submissions", type=Path, help="folder holding one sub-folder or .zip per submission")
     parser.add_argument("--out", type=Path, default=Path("build/grades"), help="output folder")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded in parallel")
-    parser.add_argument("--only", default=None, help="grade only the submission with this name")
+    parser.add_argument("--only", default=None, help="grade only the submission with this name (always regraded)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="regrade every submission, even those whose results are up to date")
     parser.add_argument("--tier", default=None, choices=["bwrap", "setuid", "rlimits"],
                         help="isolation tier (default: the strongest available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -63,26 +75,69 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         print(f"error: JOBS must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
-    from nnkit.runner import grade_folder
-    from nnkit.sandbox import UNCONFINED_ADVICE, tier_warning
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: cannot create OUT={args.out}: {exc}", file=sys.stderr)
+        return 2
+    stop = Stop()
+    try:
+        with outlock.hold(args.out), stop.on_signals():
+            return _grade(args, stop)
+    except outlock.LockError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if stop.signum is None:  # before the handlers were installed: Python's own KeyboardInterrupt
+            stop.request(signal.SIGINT)
+        print(f"\n{stop.describe()}: stopped before grading started; nothing was graded", file=sys.stderr)
+        return stop.exit_status
+
+
+def _grade(args, stop: Stop) -> int:
+    from nnkit.runner import grade_batch
 
     try:
         grader = build_grader(tier=args.tier)
-        results = grade_folder(grader, args.submissions, args.out, jobs=args.jobs, only=args.only,
-                               progress=not args.no_progress)
     except (ConfigError, FileNotFoundError, RuntimeError, GraderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    width = max([len(r.submission) for r in results] + [10])
-    print(f"\n{'submission':<{width}}  {'score':>9}  status")
-    for r in results:
-        print(f"{r.submission:<{width}}  {r.score:>4g}/{r.max_score:<4g}  {r.status}")
-    print(f"\nisolation: {grader.tier_description}")
-    warning = tier_warning(grader.tier_description)
-    if warning:
-        print(f"{warning}\n{UNCONFINED_ADVICE}")
+    with stop.armed():  # from here on, a signal stops the batch and the gradebook still comes out
+        try:
+            batch = grade_batch(grader, args.submissions, args.out, jobs=args.jobs, only=args.only,
+                                progress=not args.no_progress, fresh=args.fresh, stop=stop)
+        except (FileNotFoundError, RuntimeError, GraderError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return _summary(args, grader, batch, stop)
+
+
+def _summary(args, grader, batch, stop: Stop) -> int:
+    """Print what the batch did; return the exit status."""
+    from nnkit.sandbox import UNCONFINED_ADVICE, tier_warning
+
+    results = batch.results
+    if results:
+        width = max([len(r.submission) for r in results] + [10])
+        print(f"\n{'submission':<{width}}  {'score':>9}  status")
+        for r in results:
+            print(f"{r.submission:<{width}}  {r.score:>4g}/{r.max_score:<4g}  {r.status}")
+        print(f"\nisolation: {grader.tier_description}")
+        warning = tier_warning(grader.tier_description)
+        if warning:
+            print(f"{warning}\n{UNCONFINED_ADVICE}")
+    if batch.unchanged:
+        n = len(batch.unchanged)
+        print(f"skipped {n} submission{'s' if n != 1 else ''} already graded from the same inputs "
+              "(FRESH=1 regrades them)")
     print(f"wrote {args.out / 'grades.csv'}, {args.out / 'report.html'} and one folder per submission")
-    return 0
+    if batch.stopped_by is None:
+        return 0
+    print(f"\ninterrupted by {batch.stopped_by}: {batch.finished} of {batch.total} submissions graded "
+          f"({len(results)} in this run, {len(batch.unchanged)} unchanged from before), "
+          f"{len(batch.unfinished)} not graded. Run `make grade` again (same SUBMISSIONS and OUT) "
+          "to grade the rest: the finished ones are skipped.")
+    return stop.exit_status
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ here after that process and every process below it are gone. If the test
 process dies mid-run (a hostile submission may kill it in the weakest tier),
 the test it was running scores zero and the rest are run again, within the
 submission's time budget.
+
+A folder of submissions is graded in parallel (``grade_batch``), one output
+folder per submission, each written whole or not at all; a rerun skips the
+submissions whose inputs have not changed since (nnkit.fingerprint), and a
+batch stopped by Ctrl-C (nnkit.interrupt) leaves only finished results.
 """
 from __future__ import annotations
 
@@ -25,8 +30,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nnkit import mnist_reference
+from nnkit import fingerprint, mnist_reference
 from nnkit.config import AssignmentConfig, ROOT
+from nnkit.interrupt import Interrupted, Stop
 from nnkit.landlock import NO_LANDLOCK_ENV
 from nnkit.results import CSV_COLUMNS, SubmissionResult, TestResult, write_submission
 from nnkit.sandbox import (BLAS_ENV, FORKING_DESCRIPTION, TIER_DESCRIPTIONS, detect_tier, forking_available,
@@ -180,10 +186,12 @@ def _world_readable(path: Path) -> None:
             p.chmod(0o755 if p.is_dir() else 0o644)
 
 
-def grade_one(grader: Grader, entry: Path, out_dir: Path | None = None, cpu: int | None = None) -> SubmissionResult:
+def grade_one(grader: Grader, entry: Path, out_dir: Path | None = None, cpu: int | None = None,
+              stop: Stop | None = None) -> SubmissionResult:
     """Grade one submission (folder or zip); write its files into ``out_dir`` when given.
 
     ``cpu``: the processor its test process and workers are kept on (see grade_folder).
+    ``stop``: when it is requested, the test process is killed and Interrupted raised.
     """
     started = time.monotonic()
     name = submission_name(entry)
@@ -205,7 +213,7 @@ def grade_one(grader: Grader, entry: Path, out_dir: Path | None = None, cpu: int
                 _world_readable(tmp / "stage")
                 (tmp / "stage").chmod(0o755)
                 tmp.chmod(0o755)
-                result.tests, extra = _run_suites(grader, tmp, roots, cpu)
+                result.tests, extra = _run_suites(grader, tmp, roots, cpu, stop)
                 result.problems += extra
             else:
                 result.tests = [_not_run(t, "not run: none of the four graded files was found")
@@ -235,7 +243,8 @@ def _not_run(test: dict, why: str, kind: str = "not-run") -> TestResult:
                       max_score=test["points"], passed=False, kind=kind, output=why)
 
 
-def _run_suites(grader: Grader, tmp: Path, roots: dict, cpu: int | None = None) -> tuple[list[TestResult], list[str]]:
+def _run_suites(grader: Grader, tmp: Path, roots: dict, cpu: int | None = None,
+                stop: Stop | None = None) -> tuple[list[TestResult], list[str]]:
     records_path = tmp / "records.jsonl"
     spec_path = tmp / "spec.json"
     (tmp / "pytest.ini").write_text(PYTEST_INI)
@@ -260,6 +269,8 @@ def _run_suites(grader: Grader, tmp: Path, roots: dict, cpu: int | None = None) 
         remaining = [n for n in wanted if n not in records and n not in interrupted]
         if not remaining:
             break
+        if stop is not None:
+            stop.check()
         # Node ids are relative to the tests folder; the test process runs elsewhere.
         targets = (_targets(grader) if len(remaining) == len(wanted)
                    else [f"{grader.tests_dir}/{nodeid}" for nodeid in remaining])
@@ -269,13 +280,14 @@ def _run_suites(grader: Grader, tmp: Path, roots: dict, cpu: int | None = None) 
                                 env=_pytest_env() | {"TMPDIR": str(tmp)},  # workers' folders go in tmp too
                                 start_new_session=True)
         try:
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            problems.append("time budget exhausted")
+            if _wait(proc, max(deadline, time.monotonic() + 1.0), stop) == "budget":
+                problems.append("time budget exhausted")
         finally:
             kill_tree(proc.pid, include_self=True)
             proc.wait()
             log.close()
+        if stop is not None:
+            stop.check()  # the test process was killed by the grader, not by the student's code
         records, started = _read_records(records_path)
         if problems:
             break
@@ -306,6 +318,23 @@ def _run_suites(grader: Grader, tmp: Path, roots: dict, cpu: int | None = None) 
     return tests, problems
 
 
+STOP_POLL_SECONDS = 0.2
+"""How often a grading thread checks whether the batch was asked to stop."""
+
+
+def _wait(proc: subprocess.Popen, deadline: float, stop: Stop | None) -> str:
+    """Wait for the test process: "exited", "budget" (the deadline passed) or "stopped"."""
+    while True:
+        try:
+            proc.wait(timeout=max(0.0, min(STOP_POLL_SECONDS, deadline - time.monotonic())))
+            return "exited"
+        except subprocess.TimeoutExpired:
+            if stop is not None and stop.requested:
+                return "stopped"
+            if time.monotonic() >= deadline:
+                return "budget"
+
+
 def find_entries(folder: Path) -> tuple[list[Path], list[str]]:
     """Submissions in a folder (sub-folders and .zip files) and the names of what was skipped."""
     entries, skipped = [], []
@@ -321,9 +350,51 @@ def find_entries(folder: Path) -> tuple[list[Path], list[str]]:
     return entries, skipped
 
 
+STAGING = ".partial"
+"""Sub-folder of the output folder where a submission's results are written before they are
+moved into place: a result folder is complete or absent, never half-written."""
+
+
+@dataclass
+class Batch:
+    """What one run of grade_batch did."""
+
+    results: list[SubmissionResult] = field(default_factory=list)
+    """Submissions graded in this run, by name."""
+    unchanged: list[str] = field(default_factory=list)
+    """Submissions skipped because their results were graded from the same inputs."""
+    unfinished: list[str] = field(default_factory=list)
+    """Submissions not graded because the batch was stopped."""
+    total: int = 0
+    """Submissions in the batch (graded, unchanged and unfinished)."""
+    stopped_by: str | None = None
+    """"SIGINT", "SIGTERM" or "a stop request" when the batch was stopped, else None."""
+
+    @property
+    def finished(self) -> int:
+        """Submissions with up-to-date results (graded now or unchanged)."""
+        return len(self.results) + len(self.unchanged)
+
+
 def grade_folder(grader: Grader, submissions: Path, out: Path, *, jobs: int = 1,
                  only: str | None = None, progress: bool = True) -> list[SubmissionResult]:
-    """Grade every entry of ``submissions`` into ``out``; return the results of this run."""
+    """Grade every entry of ``submissions`` into ``out``; return the results of this run
+    (see grade_batch for the submissions it skipped as unchanged)."""
+    return grade_batch(grader, submissions, out, jobs=jobs, only=only, progress=progress).results
+
+
+def grade_batch(grader: Grader, submissions: Path, out: Path, *, jobs: int = 1, only: str | None = None,
+                progress: bool = True, fresh: bool = False, stop: Stop | None = None) -> Batch:
+    """Grade the entries of ``submissions`` into ``out``, then write the gradebook.
+
+    A submission whose result folder was graded from the same inputs (nnkit.fingerprint) is
+    skipped, unless ``fresh`` or it is the ``only`` one. When ``stop`` is requested (see
+    nnkit.interrupt), no further submission starts, the running ones are abandoned (their test
+    processes killed, no result folder left) and the gradebook lists the up-to-date results.
+    The caller must hold ``out``'s lock (nnkit.outlock).
+    """
+    if stop is None:
+        stop = Stop()
     entries, skipped = find_entries(submissions)
     if only is not None:
         entries = [e for e in entries if submission_name(e) == only]
@@ -332,22 +403,86 @@ def grade_folder(grader: Grader, submissions: Path, out: Path, *, jobs: int = 1,
     for item in skipped:
         print(f"skipped {item}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
-    results: list[SubmissionResult] = []
-    bar = _progress(len(entries), progress)
-    cpus = _cpu_slots(max(1, jobs))
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(_on_a_cpu, cpus, grader, entry, out): entry for entry in entries}
-        for future in as_completed(futures):
-            result = future.result()
-            results.append(result)
-            if bar is not None:
-                bar.set_postfix_str(f"{result.submission}: {result.score:g}/{result.max_score:g}")
-                bar.update(1)
-    if bar is not None:
-        bar.close()
-    names = {submission_name(e) for e in find_entries(submissions)[0]}
-    write_gradebook(out, names)
-    return sorted(results, key=lambda r: r.submission)
+    shutil.rmtree(out / STAGING, ignore_errors=True)  # left by a grader that was killed
+    (out / STAGING).mkdir()
+    batch = Batch(total=len(entries))
+    with stop.armed():
+        shared = fingerprint.grader_inputs(grader)
+        todo = []
+        for entry in entries:
+            digest = fingerprint.submission_digest(entry)
+            key = fingerprint.key(digest, shared)
+            if not fresh and only is None and fingerprint.is_current(out / submission_name(entry), key):
+                batch.unchanged.append(submission_name(entry))
+            else:
+                todo.append((entry, (key, digest)))
+        if batch.unchanged:
+            print(f"{len(batch.unchanged)} of {len(entries)} submissions already graded from the same inputs: "
+                  f"skipped (FRESH=1 regrades them); grading {len(todo)}", file=sys.stderr)
+        bar = _progress(len(todo), progress and bool(todo))
+        cpus = _cpu_slots(max(1, jobs))
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(_grade_into, cpus, grader, entry, out, shared, stamp, stop): entry
+                       for entry, stamp in todo}
+            for future in as_completed(futures):
+                try:
+                    result = future.result()
+                except Interrupted:
+                    batch.unfinished.append(submission_name(futures[future]))
+                    continue
+                except BaseException:
+                    stop.request()  # a failure of the grader itself: the other jobs stop too, not grade on unseen
+                    raise
+                batch.results.append(result)
+                if bar is not None:
+                    bar.set_postfix_str(f"{result.submission}: {result.score:g}/{result.max_score:g}")
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+        shutil.rmtree(out / STAGING, ignore_errors=True)
+        if stop.requested:
+            batch.stopped_by = stop.describe()
+        if batch.unfinished and only is None:
+            names = {r.submission for r in batch.results} | set(batch.unchanged)
+        else:
+            names = {submission_name(e) for e in find_entries(submissions)[0]}
+        write_gradebook(out, names)
+    batch.results.sort(key=lambda r: r.submission)
+    batch.unchanged.sort()
+    batch.unfinished.sort()
+    return batch
+
+
+def _grade_into(cpus: queue.Queue, grader: Grader, entry: Path, out: Path, shared: dict,
+                stamp: tuple[str | None, str | None], stop: Stop) -> SubmissionResult:
+    """Grade one entry of a batch on a free processor and publish its result folder, with
+    ``stamp`` = (key, submission digest) from nnkit.fingerprint (None, None: not hashable)."""
+    stop.check()
+    result = _on_a_cpu(cpus, grader, entry, stop)
+    _publish(result, out, grader.visibility(), stamp, shared)
+    return result
+
+
+def _publish(result: SubmissionResult, out: Path, visibility: dict,
+             stamp: tuple[str | None, str | None], shared: dict) -> None:
+    """Write ``result``'s folder under STAGING, inputs.json last, then move it into place
+    (replacing the previous one), so that no reader sees it half-written. A result with a
+    grader error gets no inputs.json: the next run grades it again."""
+    new = Path(tempfile.mkdtemp(prefix=f"{result.submission}.", dir=out / STAGING))
+    new.chmod(0o755)
+    write_submission(result, new, visibility)
+    key, digest = stamp
+    grader_failed = "grader error" in result.problems or any(t.kind == "grader-error" for t in result.tests)
+    if key is not None and not grader_failed:
+        fingerprint.write(new, key, digest, shared)
+    final = out / result.submission
+    previous = new.with_name(new.name + ".previous")
+    if final.is_dir() and not final.is_symlink():
+        final.rename(previous)
+    elif final.exists() or final.is_symlink():
+        final.unlink()
+    new.rename(final)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _cpu_slots(jobs: int) -> queue.Queue:
@@ -367,10 +502,10 @@ def _cpu_slots(jobs: int) -> queue.Queue:
     return slots
 
 
-def _on_a_cpu(cpus: queue.Queue, grader: Grader, entry: Path, out: Path) -> SubmissionResult:
+def _on_a_cpu(cpus: queue.Queue, grader: Grader, entry: Path, stop: Stop) -> SubmissionResult:
     cpu = cpus.get()
     try:
-        return grade_one(grader, entry, out, cpu)
+        return grade_one(grader, entry, None, cpu, stop)
     finally:
         cpus.put(cpu)
 
@@ -396,11 +531,13 @@ def write_gradebook(out: Path, names: set[str] | None = None) -> Path:
     """grades.csv and report.html from the results in ``out``."""
     results = load_results(out, names)
     path = out / "grades.csv"
-    with open(path, "w", newline="") as f:
+    partial = out / ".grades.csv.partial"
+    with open(partial, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for r in results:
             writer.writerow(r.csv_row())
+    partial.replace(path)  # a reader never sees half a gradebook
     try:
         from nnkit import report
     except ImportError:  # the report module is optional in stripped-down copies
