@@ -14,11 +14,8 @@ when scores are compared.
 """
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 

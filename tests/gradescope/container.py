@@ -307,7 +307,7 @@ class Gradescope:
             bwrap += ["--bind", str(source), dest]
         bwrap += ["--seccomp", "{seccomp_fd}", "--chdir", "/autograder", "/bin/bash", "-c", script]
         return ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
-                f'mount -t overlay overlay -o "$0" "$1" && shift && exec "$@"', options, str(merged), *bwrap]
+                'mount -t overlay overlay -o "$0" "$1" && shift && exec "$@"', options, str(merged), *bwrap]
 
     def _spawn(self, cmd: list[str], seccomp: Path, limits: Limits | None, timeout: float) -> tuple[int, str]:
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
