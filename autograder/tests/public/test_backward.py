@@ -12,8 +12,8 @@ import pytest
 
 from nnkit.inputs import random_params
 from nnkit.checks import (
-    CheckFailed, check_array, check_close, check_keys, check_relative_error, check_tuple, check_unmodified, describe_call,
-    fail, numerical_gradients, scale_factor,
+    CheckFailed, check_array, check_close, check_keys, check_relative_error, check_tuple, check_unmodified,
+    describe_call, fail, numerical_gradients, scale_factor,
 )
 from nnkit.gradient_checks import GRAD_TOL, check_gradients
 from nnkit.proxy import NotImplementedYet, StudentCrash, StudentError, StudentTimeout
