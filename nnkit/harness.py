@@ -9,7 +9,9 @@ Load it with ``-p nnkit.harness``. Two ways to run:
   sandboxed worker, or in-process for the overhead benchmark), where the
   reference is and where to record results.
 
-Markers: ``part(name)`` (module level), ``points(n)`` (per test) and
+Markers: ``part(name)`` (module level), ``points(n)`` (per test),
+``gate(requirement)`` (a test whose failure means the part was not done as
+asked: every test of the part then scores zero; see nnkit.gates) and
 ``end_to_end`` (the MNIST test: all four student files, no reference swap).
 """
 from __future__ import annotations
@@ -42,6 +44,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "part(name): the graded part a test belongs to")
     config.addinivalue_line("markers", "points(n): points the test is worth")
+    config.addinivalue_line("markers", "gate(requirement): when this test fails, every test of its part "
+                                       "scores zero (see nnkit.gates)")
     config.addinivalue_line("markers", "end_to_end: uses all four student files (no reference swap)")
     spec_path = config.getoption("--grading-spec")
     if spec_path:
@@ -96,6 +100,12 @@ def points_of(item) -> float:
     """The points a test is worth (from its ``points`` marker; 0 without one)."""
     marker = item.get_closest_marker("points")
     return float(marker.args[0]) if marker else 0.0
+
+
+def gate_of(item) -> str:
+    """The requirement a test is the gate of (from its ``gate`` marker; "" for an ordinary test)."""
+    marker = item.get_closest_marker("gate")
+    return str(marker.args[0]) if marker else ""
 
 
 def is_hidden(item) -> bool:
@@ -170,7 +180,7 @@ def pytest_collection_finish(session):
         return
     items = [{"nodeid": item.nodeid, "name": item.nodeid.split("::", 1)[-1],
               "file": Path(str(item.fspath)).name, "part": part_of(item), "points": points_of(item),
-              "suite": "hidden" if is_hidden(item) else "public"} for item in session.items]
+              "gate": gate_of(item), "suite": "hidden" if is_hidden(item) else "public"} for item in session.items]
     Path(target).write_text(json.dumps(items, indent=1))
 
 
@@ -200,6 +210,8 @@ def student_message(exc: BaseException) -> str:
         return exc.describe()
     if isinstance(exc, (StudentTimeout, StudentCrash, CheckFailed)):
         return str(exc)
+    if isinstance(exc, pytest.skip.Exception):
+        return exc.msg
     if isinstance(exc, GraderError):
         return f"grader error: {exc} (this is not your fault; your instructor has been told)"
     if isinstance(exc, AssertionError):
@@ -212,6 +224,8 @@ def _kind(exc: BaseException | None) -> str:
         return "passed"
     if isinstance(exc, NotImplementedYet):
         return "not-implemented"
+    if isinstance(exc, pytest.skip.Exception):
+        return "skipped"
     if isinstance(exc, (StudentError, StudentTimeout, StudentCrash, CheckFailed, AssertionError)):
         return {StudentTimeout: "timeout", StudentCrash: "crash"}.get(type(exc), "failed")
     return "grader-error"
@@ -226,7 +240,7 @@ def pytest_runtest_makereport(item, call):
     if call.when == "teardown" and report.passed:
         return
     exc = call.excinfo.value if call.excinfo is not None else None
-    if exc is not None:
+    if exc is not None and not report.skipped:  # pytest keeps a skip's reason as (path, line, reason)
         report.longrepr = student_message(exc)
     if call.when == "call" or exc is not None:
         _record(item, exc, call.duration)
@@ -240,6 +254,7 @@ def _record(item, exc, duration):
         "suite": "hidden" if is_hidden(item) else "public",
         "part": part_of(item),
         "points": points_of(item),
+        "gate": gate_of(item),
         "passed": exc is None,
         "kind": _kind(exc),
         "output": "" if exc is None else student_message(exc),
@@ -253,20 +268,29 @@ def _record(item, exc, duration):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Points per part, so a student sees at once where they stand."""
+    """Points per part, so a student sees at once where they stand (a failed gate applied, as the grader does)."""
     if not _STATE.records:
         return
+    from nnkit.gates import apply_gates, failed_gates
+    from nnkit.results import TestResult
+
+    tests = [TestResult(name=r["name"], part=r["part"], suite=r["suite"], max_score=r["points"],
+                        passed=r["passed"], kind=r["kind"], output=r["output"], gate=r.get("gate", ""))
+             for r in _STATE.records]
+    gates = failed_gates(tests)
+    tests = apply_gates(tests)
     tr = terminalreporter
     tr.section("scratchnet: points per part")
     by_part = {}
-    for r in _STATE.records:
-        earned, possible, passed, total = by_part.get(r["part"], (0.0, 0.0, 0, 0))
-        by_part[r["part"]] = (earned + (r["points"] if r["passed"] else 0.0), possible + r["points"],
-                             passed + r["passed"], total + 1)
+    for t in tests:
+        earned, possible, passed, total = by_part.get(t.part, (0.0, 0.0, 0, 0))
+        by_part[t.part] = (earned + t.score, possible + t.max_score, passed + t.passed, total + 1)
     for part in [p for p in PARTS if p in by_part] + [p for p in by_part if p not in PARTS]:
         earned, possible, passed, total = by_part[part]
-        not_impl = sum(1 for r in _STATE.records if r["part"] == part and r["kind"] == "not-implemented")
+        not_impl = sum(1 for t in tests if t.part == part and t.kind == "not-implemented")
         note = f"  ({not_impl} not implemented yet)" if not_impl else ""
         tr.write_line(f"  {str(part):<12} {passed:>3}/{total:<3} tests  {earned:g}/{possible:g} points{note}")
+        if part in gates:
+            tr.write_line(f"  {'':<12} gate failed: {gates[part].gate} (every test of this part scores zero)")
     if _STATE.tier and _STATE.spec:
         tr.write_line(f"  isolation: {_STATE.tier}")

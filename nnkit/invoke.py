@@ -16,6 +16,7 @@ import numpy as np
 
 from nnkit import transport
 from nnkit.contract import FUNCTIONS, GENERATOR_FUNCTIONS, MODULE_OF_PART, RNG_ARGUMENTS, SIGNATURES
+from nnkit.profiling import measured_call
 
 GRADED_FILES = frozenset(f"{m}.py" for m in MODULE_OF_PART.values())
 MAX_MESSAGE = 500
@@ -59,14 +60,25 @@ def _unswap(values, rng):
     return [None if v is rng else v for v in values]
 
 
-def invoke(module, function: str, args: tuple, kwargs: dict, keep_args=None, *, copy_args=True) -> dict:
+def measure_options(measure: dict) -> dict:
+    """measured_call's keyword arguments from a request's ``measure``: {"count": [contract names],
+    "max_work", "max_calls", "max_seconds", "arrays"} (see nnkit.proxy.Submission.measure)."""
+    count = {name: f"{MODULE_OF_PART[FUNCTIONS[name]]}.py" for name in measure.get("count") or ()
+             if name in FUNCTIONS}
+    return {"count": count, "max_work": measure.get("max_work"), "max_calls": measure.get("max_calls"),
+            "max_seconds": measure.get("max_seconds"), "arrays": bool(measure.get("arrays", True))}
+
+
+def invoke(module, function: str, args: tuple, kwargs: dict, keep_args=None, *, copy_args=True,
+           measure: dict | None = None) -> dict:
     """Call ``module.<function>`` on copies of the arguments.
 
     Returns a dict with "value", "args", "kwargs" (the arguments as the
-    callee left them; the rng replaced by None), "rng_state", "warnings" and
-    "seconds". With ``keep_args`` (positions), the other arguments and the
-    keyword arguments come back as None and {}. Exceptions of the student's
-    code propagate.
+    callee left them; the rng replaced by None), "rng_state", "warnings",
+    "seconds" and "profile" (None, or with ``measure`` what
+    nnkit.profiling.measured_call saw, as plain data). With ``keep_args``
+    (positions), the other arguments and the keyword arguments come back as
+    None and {}. Exceptions of the student's code propagate.
     """
     fn = getattr(module, function, None)
     if not callable(fn):
@@ -80,14 +92,24 @@ def invoke(module, function: str, args: tuple, kwargs: dict, keep_args=None, *, 
     else:
         args, kwargs = list(args), dict(kwargs)
     rng = _swap_rng(function, args, kwargs)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        start = time.perf_counter()
+
+    def call(*args, **kwargs):
         value = fn(*args, **kwargs)
         if function in GENERATOR_FUNCTIONS:
             if not hasattr(value, "__iter__"):
                 raise ContractViolation(f"{function}() must yield batches, got {type(value).__name__}")
             value = [tuple(item) if isinstance(item, (tuple, list)) else item for item in value]
+        return value
+
+    profile = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        if measure is None:
+            value = call(*args, **kwargs)
+        else:
+            value, args, kwargs, profile = measured_call(call, args, kwargs, **measure_options(measure))
+            profile = profile.to_plain()
         seconds = time.perf_counter() - start
     args_after, kwargs_after = _unswap(args, rng), _unswap(kwargs, rng)
     if keep_args is not None:
@@ -100,6 +122,7 @@ def invoke(module, function: str, args: tuple, kwargs: dict, keep_args=None, *, 
         "rng_state": rng.bit_generator.state if rng is not None else None,
         "warnings": [f"{w.category.__name__}: {w.message}"[:MAX_MESSAGE] for w in caught[:20]],
         "seconds": seconds,
+        "profile": profile,
     }
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from nnkit.invoke import ContractViolation, describe_exception, invoke, module_name, pick_item
+from nnkit.profiling import Profile
 from nnkit.proxy import CallResult, NotImplementedYet, StudentError
 
 
@@ -103,15 +104,16 @@ class LocalBackend:
                 raise_student_error(function, describe_exception(exc))
         return self._modules[key]
 
-    def call(self, part, function, args, kwargs, timeout=None, keep_args=None) -> CallResult:
+    def call(self, part, function, args, kwargs, timeout=None, keep_args=None, measure=None) -> CallResult:
         module = self._module(part, function)
         try:
-            out = invoke(module, function, args, kwargs, keep_args)
+            out = invoke(module, function, args, kwargs, keep_args, measure=measure)
         except ContractViolation as exc:
             raise StudentError(function, "ContractViolation", str(exc)) from None
         except Exception as exc:
             raise_student_error(function, describe_exception(exc))
-        return CallResult(**out)
+        profile = out.pop("profile")
+        return CallResult(**out, profile=None if profile is None else Profile.from_plain(profile))
 
     def call_many(self, part, function, calls, timeout=None, item=None) -> list:
         return [pick_item(self.call(part, function, args, kwargs, keep_args=()).value, item)

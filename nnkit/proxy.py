@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from nnkit.contract import FUNCTIONS, SIGNATURES
+from nnkit.profiling import Profile
 
 
 class StudentError(Exception):
@@ -97,6 +98,8 @@ class CallResult:
     """Warnings the call emitted, as "Category: message"."""
     seconds: float = 0.0
     """Wall-clock time of the call in the student's process."""
+    profile: Profile | None = None
+    """What the call did, for calls made with ``Submission.measure`` (None otherwise)."""
 
 
 class Backend(Protocol):
@@ -105,11 +108,13 @@ class Backend(Protocol):
     tier: str
 
     def call(self, part: str | None, function: str, args: tuple, kwargs: dict,
-             timeout: float | None = None, keep_args: tuple | None = None) -> CallResult:
+             timeout: float | None = None, keep_args: tuple | None = None,
+             measure: dict | None = None) -> CallResult:
         """Call ``function`` with the configuration used to test ``part`` (None: end to end).
 
         ``keep_args``: positions of the arguments to send back after the
         call (default: all of them, and the keyword arguments too).
+        ``measure``: measure the call (see ``Submission.measure``).
         """
 
     def call_many(self, part: str | None, function: str, calls: list[tuple[tuple, dict]],
@@ -177,6 +182,35 @@ class Submission:
         check_plain(kwargs, "kwargs")
         return self._backend.call(self.part, function, tuple(args), dict(kwargs),
                                   timeout if timeout is not None else self.timeout, keep_args)
+
+    def measure(self, function: str, *args: Any, count: tuple[str, ...] = (), max_work: float | None = None,
+                max_calls: int | None = None, max_seconds: float | None = None, arrays: bool = True,
+                timeout: float | None = None, **kwargs: Any) -> CallResult:
+        """Call a contract function and measure what it does (``CallResult.profile``).
+
+        Counts the calls of the contract functions named in ``count``, and with
+        ``arrays`` the work of the NumPy operations on arrays derived from the
+        arguments (see nnkit.profiling); the processor time is always
+        measured. The call is stopped once its work exceeds ``max_work``, the
+        counted calls together exceed ``max_calls`` or its processor time
+        reaches ``max_seconds`` (then the value is None and ``profile.stopped``
+        says which). Only the value comes back.
+        """
+        unknown = [name for name in count if name not in FUNCTIONS]
+        if function not in FUNCTIONS or unknown:
+            raise GraderError(f"{[function, *unknown]} are not all contract functions")
+        if len(args) > len(SIGNATURES[function]):
+            raise GraderError(f"{function}() takes at most {len(SIGNATURES[function])} arguments")
+        check_plain(args, "args")
+        check_plain(kwargs, "kwargs")
+        measure = {"count": list(count), "max_work": None if max_work is None else float(max_work),
+                   "max_calls": None if max_calls is None else int(max_calls),
+                   "max_seconds": None if max_seconds is None else float(max_seconds), "arrays": bool(arrays)}
+        result = self._backend.call(self.part, function, tuple(args), dict(kwargs),
+                                    timeout if timeout is not None else self.timeout, (), measure)
+        if result.profile is None:
+            raise GraderError(f"the backend did not measure {function}()")
+        return result
 
     def map(self, function: str, arg_lists: list[tuple], *, item: int | None = None,
             timeout: float | None = None, **kwargs: Any) -> list:

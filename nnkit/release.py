@@ -47,7 +47,7 @@ DIST_DIR = ROOT / "dist"
 
 STUDENT_HARNESS = [
     "__init__.py", "config.py", "contract.py", "invoke.py", "checks.py", "gradient_checks.py", "inputs.py",
-    "proxy.py", "local.py", "transport.py", "harness.py",
+    "proxy.py", "local.py", "transport.py", "harness.py", "profiling.py", "results.py", "gates.py",
 ]
 """The files of nnkit/ that ship with the student and solution releases (those that exist)."""
 

@@ -31,11 +31,14 @@ class TestResult:
     passed: bool
     """Whether it passed."""
     kind: str = "passed"
-    """passed, failed, not-implemented, timeout, crash, grader-error or not-run."""
+    """passed, failed, not-implemented, timeout, crash, skipped (the test could not decide), grader-error,
+    not-run, or gated (it passed, but its part's gate failed; see nnkit.gates)."""
     output: str = ""
     """Message for the student (empty when passed)."""
     seconds: float = 0.0
     """Wall-clock time of the test."""
+    gate: str = ""
+    """The requirement this test is the gate of ("" for an ordinary test; see nnkit.gates)."""
 
     @property
     def score(self) -> float:

@@ -8,7 +8,8 @@ only in sandboxed workers it starts (nnkit.sandbox). Results are assembled
 here after that process and every process below it are gone. If the test
 process dies mid-run (a hostile submission may kill it in the weakest tier),
 the test it was running scores zero and the rest are run again, within the
-submission's time budget.
+submission's time budget. The parts' gates are applied to the assembled
+results (nnkit.gates).
 
 A folder of submissions is graded in parallel (``grade_batch``), one output
 folder per submission, each written whole or not at all; a rerun skips the
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from nnkit import fingerprint, mnist_reference
 from nnkit.config import AssignmentConfig, ROOT
+from nnkit.gates import apply_gates
 from nnkit.interrupt import Interrupted, Stop
 from nnkit.landlock import NO_LANDLOCK_ENV
 from nnkit.results import CSV_COLUMNS, SubmissionResult, TestResult, write_submission
@@ -240,7 +242,7 @@ def grade_one(grader: Grader, entry: Path, out_dir: Path | None = None, cpu: int
 
 def _not_run(test: dict, why: str, kind: str = "not-run") -> TestResult:
     return TestResult(name=test["name"], part=test["part"], suite=test["suite"],
-                      max_score=test["points"], passed=False, kind=kind, output=why)
+                      max_score=test["points"], passed=False, kind=kind, output=why, gate=test.get("gate", ""))
 
 
 def _run_suites(grader: Grader, tmp: Path, roots: dict, cpu: int | None = None,
@@ -301,21 +303,23 @@ def _run_suites(grader: Grader, tmp: Path, roots: dict, cpu: int | None = None,
                 problems.append("grader error")
                 break
     records, _ = _read_records(records_path)
-    tests = []
+    tests, unreached = [], []
     for t in grader.manifest:
         r = records.get(t["nodeid"])
         if r is not None:
             tests.append(TestResult(name=t["name"], part=t["part"], suite=t["suite"], max_score=t["points"],
                                     passed=bool(r["passed"]), kind=r["kind"], output=r["output"],
-                                    seconds=float(r["seconds"])))
+                                    seconds=float(r["seconds"]), gate=t.get("gate", "")))
         elif t["nodeid"] in interrupted:
             tests.append(_not_run(t, interrupted[t["nodeid"]], kind="crash"))
-        elif "time budget exhausted" in problems:
-            tests.append(_not_run(t, f"not run: the submission's time budget of "
-                                     f"{g.submission_budget:g} s ran out", kind="timeout"))
         else:
-            tests.append(_not_run(t, "not run: grader error (this is not your fault)", kind="grader-error"))
-    return tests, problems
+            unreached.append(len(tests))
+            if "time budget exhausted" in problems:
+                tests.append(_not_run(t, f"not run: the submission's time budget of "
+                                         f"{g.submission_budget:g} s ran out", kind="timeout"))
+            else:
+                tests.append(_not_run(t, "not run: grader error (this is not your fault)", kind="grader-error"))
+    return apply_gates(tests, unreached), problems
 
 
 STOP_POLL_SECONDS = 0.2

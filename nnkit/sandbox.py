@@ -61,6 +61,7 @@ from nnkit.invoke import import_chain, module_name
 from nnkit.landlock import SYSTEM_READ, landlock_abi, landlock_restrictor
 from nnkit.landlock import landlock_ruleset as _ruleset
 from nnkit.local import raise_student_error
+from nnkit.profiling import Profile
 from nnkit.proxy import CallResult, GraderError, StudentCrash, StudentError, StudentTimeout
 from nnkit.stage import roots_by_part
 from nnkit.worker import ISOLATION_FAILED
@@ -68,7 +69,7 @@ from nnkit.worker import ISOLATION_FAILED
 NOBODY = 65534
 OUTPUT_CAP = 64 * 1024
 KIT_DIR = Path(nnkit.__file__).resolve().parent
-WORKER_MODULES = ("__init__.py", "contract.py", "invoke.py", "landlock.py", "transport.py", "worker.py")
+WORKER_MODULES = ("__init__.py", "contract.py", "invoke.py", "landlock.py", "profiling.py", "transport.py", "worker.py")
 """The kit's modules the worker imports (standard library and numpy only)."""
 DEFAULT_LIMITS = {
     "call_timeout": 10.0,
@@ -841,9 +842,9 @@ class SandboxBackend:
             if not worker.alive:
                 worker.start()
 
-    def call(self, part, function, args, kwargs, timeout=None, keep_args=None) -> CallResult:
+    def call(self, part, function, args, kwargs, timeout=None, keep_args=None, measure=None) -> CallResult:
         request = {"op": "call", "function": function, "args": args, "kwargs": kwargs,
-                   "keep_args": None if keep_args is None else [int(i) for i in keep_args]}
+                   "keep_args": None if keep_args is None else [int(i) for i in keep_args], "measure": measure}
         result, seconds = self._exchange(part, request, timeout)
         result = _call_result(function, result)
         result.seconds = seconds  # measured here: the worker's own clock is the student's to tamper with
@@ -979,7 +980,7 @@ def forking_available(tier: str) -> bool:
 
 
 def _call_result(function: str, result) -> CallResult:
-    fields = {"value", "args", "kwargs", "rng_state", "warnings", "seconds"}
+    fields = {"value", "args", "kwargs", "rng_state", "warnings", "seconds", "profile"}
     if not isinstance(result, dict) or set(result) != fields:
         raise StudentCrash(function, "it sent a malformed answer")
     if not isinstance(result["args"], tuple) or not isinstance(result["kwargs"], dict):
@@ -990,5 +991,9 @@ def _call_result(function: str, result) -> CallResult:
     seconds = result["seconds"]
     if not isinstance(seconds, (int, float)):
         raise StudentCrash(function, "it sent a malformed duration")
+    try:
+        profile = None if result["profile"] is None else Profile.from_plain(result["profile"])
+    except ValueError:
+        raise StudentCrash(function, "it sent a malformed profile") from None
     return CallResult(value=result["value"], args=result["args"], kwargs=result["kwargs"],
-                      rng_state=result["rng_state"], warnings=warnings, seconds=float(seconds))
+                      rng_state=result["rng_state"], warnings=warnings, seconds=float(seconds), profile=profile)

@@ -8,7 +8,7 @@ Started by nnkit.sandbox as
 ROOT holding the staged ``scratchnet`` package of one configuration and
 SHARED the folder of the read-only files requests may refer to (the MNIST
 training split; see nnkit.transport.load_shared). It
-reads requests {"op": "call", "function", "args", "kwargs", "keep_args"} or
+reads requests {"op": "call", "function", "args", "kwargs", "keep_args", "measure"} or
 {"op": "map", "function", "calls": [[args, kwargs], ...], "item"} and answers
 {"ok": True, "result": {...}} or {"ok": False, "error": {...}} through
 nnkit.transport. It imports only numpy, the standard library and the staged
@@ -66,7 +66,7 @@ def serve(request_fd: int, response_fd: int, root: str, shared: str | None = Non
             module = _load(modules, module_name(function), root, lambda m: transport.send(response_fd, m))
             if op == "call":
                 result = invoke(module, function, request["args"], request["kwargs"], request.get("keep_args"),
-                                copy_args=False)
+                                copy_args=False, measure=request.get("measure"))
             else:  # one round trip for many calls: only the values come back
                 item = request.get("item")
                 result = {"values": [pick_item(invoke(module, function, args, kwargs, (), copy_args=False)["value"],

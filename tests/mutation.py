@@ -2,7 +2,10 @@
 
 An entry is one TOML file. ``tests/mutants/<name>.toml`` holds a realistic
 student mistake (``expect = "loses-points"``); ``tests/variants/<name>.toml``
-holds a correct solution written differently (``expect = "full-marks"``).
+holds a correct solution written differently (``expect = "full-marks"``);
+``tests/gates/<name>.toml`` holds a submission that does a part another way
+than the assignment asks (``expect = "gated"``: it must fail the part's gate,
+see nnkit.gates) or an honest one close to such a way (``"full-marks"``).
 Each entry names the graded part its bug (or difference) lives in and lists
 edits, each replacing one snippet of a graded reference file:
 
@@ -38,9 +41,12 @@ REFERENCE_DIR = ROOT / "solutions" / "scratchnet"
 
 MUTANTS_DIR = Path(__file__).resolve().parent / "mutants"
 VARIANTS_DIR = Path(__file__).resolve().parent / "variants"
+GATES_DIR = Path(__file__).resolve().parent / "gates"
+"""Submissions that do a part another way than asked ("gated") and honest ones close to them ("full-marks")."""
 
-EXPECTATIONS = ("loses-points", "full-marks")
-"""Allowed values of ``expect``: a mutant must lose points, a variant must not."""
+EXPECTATIONS = ("loses-points", "full-marks", "gated")
+"""Allowed values of ``expect``: a mutant must lose points, a variant must not, and a submission of
+tests/gates/ that does its part another way than asked must fail that part's gate."""
 
 
 class MutationError(ValueError):

@@ -1,9 +1,11 @@
 """Do the public and hidden suites carry the markers the grader scores them by?
 
 The suites are collected the way the grader collects them (pytest with the
-nnkit.harness plugin, in a subprocess), and every collected test's part and
-points are read from its markers. The points of a part, public and hidden
-together, must add up to its entry in the assignment config.
+nnkit.harness plugin, in a subprocess), and every collected test's part,
+points and gate are read from its markers. The points of a part, public and
+hidden together, must add up to its entry in the assignment config; a gate
+test is worth no points (a gate is a condition on the part, see nnkit.gates)
+and the handout's grading section names it.
 """
 from __future__ import annotations
 
@@ -19,13 +21,14 @@ from nnkit.config import ROOT, load_config
 
 SUITES = ROOT / "autograder" / "tests"
 MNIST_TEST = SUITES / "hidden" / "test_mnist.py"
+HANDOUT = ROOT / "assignments" / "nn-from-scratch" / "handout.md"
 MNIST_POINTS = 10.0
 """Points of the training part that the MNIST test carries; counted only while its file is missing."""
 
 COLLECT = r"""
 import json, sys
 import pytest
-from nnkit.harness import is_hidden, part_of, points_of
+from nnkit.harness import gate_of, is_hidden, part_of, points_of
 
 class Dump:
     items = []
@@ -35,6 +38,8 @@ class Dump:
             "part": part_of(item),
             "points": points_of(item),
             "points_markers": len(list(item.iter_markers("points"))),
+            "gate": gate_of(item),
+            "name": item.name,
             "hidden": is_hidden(item),
             "fixtures": list(item.fixturenames),
         } for item in session.items]
@@ -71,13 +76,25 @@ def test_both_suites_have_tests_for_every_part(collected):
 
 
 def test_every_test_has_a_part_and_positive_points(collected):
-    """Is every test marked with a known part and exactly one positive points marker?"""
+    """Is every test marked with a known part and exactly one points marker, positive except on a gate (zero)?"""
     parts = load_config().parts
     bad = [f"{item['nodeid']}: part {item['part']!r}, points {item['points']:g}, "
-           f"{item['points_markers']} points markers"
+           f"{item['points_markers']} points markers{', gate' if item['gate'] else ''}"
            for item in collected
-           if item["part"] not in parts or not item["points"] > 0 or item["points_markers"] != 1]
+           if item["part"] not in parts or item["points_markers"] != 1
+           or not (item["points"] == 0 if item["gate"] else item["points"] > 0)]
     assert not bad, "tests with a missing or invalid part/points marker:\n" + "\n".join(bad)
+
+
+def test_every_gate_is_in_the_handout(collected):
+    """Does the handout's grading section name every gate of the suites, with its test, before students submit?"""
+    handout = HANDOUT.read_text()
+    grading = handout[handout.index("## 11. How grading works"):]
+    gates = [item for item in collected if item["gate"]]
+    assert gates, "no gate in the suites (the backward part has one)"
+    missing = [f"{item['nodeid']} ({item['gate']!r})" for item in gates
+               if f"| {item['gate']} | `{item['name']}`" not in grading]
+    assert not missing, "gates missing from the handout's table of gates: " + ", ".join(missing)
 
 
 def test_points_add_up_to_the_config(collected):

@@ -1,12 +1,10 @@
 """Does grading work for an instructor without root, as on a laptop?
 
 Run as root (in CI), this creates an ordinary user, gives it a copy of the kit
-and a virtual environment made from the system interpreter with the
-Gradescope requirements, and as that user:
+whose ``.venv`` is made from the system interpreter, and as that user:
 
-- grades the bundled examples with ``python -m nnkit grade`` (what ``make
-  grade`` runs), which must choose the ``rlimits`` tier and give every example
-  the score it gets here;
+- runs ``make grade`` on the bundled examples, which must choose the
+  ``rlimits`` tier and give every example the score it gets here;
 - runs the sandbox and hostile tests of the ``rlimits`` tier, with tiers
   required, so none of them can skip for want of a tier.
 
@@ -54,12 +52,13 @@ def instructor(tmp_path_factory):
     home = Path(tempfile.mkdtemp(prefix="nnkit-instructor-"))
     kit = home / "kit"
     shutil.copytree(ROOT, kit, ignore=lambda folder, names: [n for n in names if n in LEFT_OUT])
-    venv = home / "venv"
+    # The kit's .venv, as `make setup` makes it (here with root's package cache, to save the downloads).
+    venv = kit / ".venv"
     subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True, capture_output=True)
-    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                           "-r", str(kit / "autograder" / "gradescope" / "requirements.txt")],
+    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-e", str(kit)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+    (venv / ".installed").touch()
     subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(home)], check=True)
     home.chmod(0o755)
     yield user, kit, venv / "bin" / "python"
@@ -75,11 +74,9 @@ def _as_user(user, kit: Path, cmd: list[str], **env) -> subprocess.CompletedProc
 
 
 def test_grading_as_an_ordinary_user(instructor, tmp_path):
-    """Does `python -m nnkit grade` as an ordinary user choose the rlimits tier and score every example
-    as root does?"""
+    """Does `make grade` as an ordinary user choose the rlimits tier and score every example as root does?"""
     user, kit, python = instructor
-    done = _as_user(user, kit, [str(python), "-m", "nnkit", "grade", "examples/submissions",
-                                "--out", "out", "--jobs", "2", "--no-progress"])
+    done = _as_user(user, kit, ["make", "grade", "OUT=out", "JOBS=2", "ARGS=--no-progress"])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "isolation: rlimits" in done.stdout, done.stdout[-2000:]
     with open(kit / "out" / "grades.csv", newline="") as f:

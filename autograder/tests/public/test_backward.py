@@ -1,6 +1,8 @@
 """Public tests of backward.py: gradients checked against centered finite
 differences of the loss (computed with forward and cross_entropy), exact
-formulas from the docstrings, shapes, untouched inputs, and speed.
+formulas from the docstrings, shapes, untouched inputs, speed, and the
+part's gate: backward must be backpropagation (test_backward_is_backpropagation;
+when it fails, every test of this part scores zero).
 
 In the grader, forward and cross_entropy come from the reference solution
 when backward.py is tested, so a bug in forward.py costs points only once.
@@ -10,10 +12,11 @@ import pytest
 
 from nnkit.inputs import random_params
 from nnkit.checks import (
-    check_array, check_close, check_keys, check_relative_error, check_tuple, check_unmodified, describe_call,
-    fail, numerical_gradients, scale_factor,
+    CheckFailed, check_array, check_close, check_keys, check_relative_error, check_tuple, check_unmodified,
+    describe_call, fail, numerical_gradients, scale_factor,
 )
 from nnkit.gradient_checks import GRAD_TOL, check_gradients
+from nnkit.proxy import NotImplementedYet, StudentCrash, StudentError, StudentTimeout
 
 pytestmark = pytest.mark.part("backward")
 
@@ -61,6 +64,100 @@ def losses(submission, X, Y, activation):
         probs = [check_array(P, what=what + " probs", shape=shape) for P in probs]
         return submission.map("cross_entropy", [(P, Y) for P in probs])
     return evaluate
+
+
+GATE = "backward must compute gradients by backpropagation"
+"""The part's gate: when test_backward_is_backpropagation fails, every test of backward scores zero."""
+GATE_SIZES, GATE_N = [784, 16, 12, 10], 16
+"""The gate's network: 12,894 parameters, a batch of 16."""
+COUNTED = ("forward", "cross_entropy")
+"""Functions whose calls during backward are counted."""
+MAX_CALLS = 10
+"""Most calls of forward and cross_entropy together that one backward may make. Backpropagation needs none
+(the cache holds everything it needs); finite differences need two forward passes per parameter."""
+WORK_FACTOR = 50
+"""Most array work of one backward, in forward passes of the same network (work: element operations of the
+NumPy operations on arrays derived from backward's inputs; a product of (n, k) by (k, m) counts n * k * m).
+Backpropagation does about 2 (two products per layer where forward does one), also one example or one entry at a
+time; finite differences on the gate's network do about 25,800."""
+CPU_FACTOR = 5000
+"""Most processor time of one backward, in forward passes of the same network: a backstop for work the array
+count cannot see (arrays converted with np.asarray, Python numbers). Backpropagation stays far below it, even
+with Python loops over every weight (up to about 2,000); finite differences on the gate's network take about
+20,000 to 45,000."""
+MEASURING_SECONDS = 1.0
+"""Processor time after which the counting call is stopped without a verdict (counting slows the student's
+code down; the uncounted, timed call then decides)."""
+GATE_TIMEOUT = 20.0
+"""Wall-clock limit of the gate's calls: both stop themselves after a second or less of processor time, so this
+leaves room for a busy grading machine."""
+
+
+def _unless_it_fails_everywhere(submission, rng, exc, what, activation):
+    """backward failed on the gate's network with ``exc``: fail the gate if it works on a small network
+    (a backward that only breaks when large or when measured), else leave the gate undecided."""
+    try:
+        params, X, Y, cache = network(submission, rng, [4, 5, 3], 5, activation)
+        submission.backward(params, cache, Y, activation)
+    except NotImplementedYet:
+        raise
+    except (StudentError, StudentTimeout, StudentCrash, CheckFailed) as small:
+        pytest.skip(f"backpropagation not measured: {small} (also on a 4-5-3 network; see the other tests "
+                    "of this part)")
+    fail(what, "gradients, as it returns for a small 4-5-3 network", str(exc),
+         "a backward that works on small networks only, as numerical differentiation does: backpropagation "
+         "costs about two forward passes at any size")
+
+
+@pytest.mark.points(0)
+@pytest.mark.gate(GATE)
+def test_backward_is_backpropagation(submission, rng):
+    """Is backward backpropagation: on a 784-16-12-10 network (12,894 parameters), does it do the work of a few
+    forward passes, without calling forward or cross_entropy over and over? (The part's gate; first in the file,
+    so that no earlier timeout of backward keeps it from measuring.)"""
+    activation = "relu"
+    params = random_params(rng, GATE_SIZES, scale=np.sqrt(2.0), bias_scale=0.1)
+    X, Y = rng.random((GATE_N, GATE_SIZES[0])), one_hot(rng.integers(0, GATE_SIZES[-1], size=GATE_N), 10)
+    parameters = sum(value.size for value in params.values())
+    what = describe_call(f"backward(params, cache, Y, {activation!r}) on a 784-16-12-10 network "
+                         f"({parameters:,} parameters)", Y=Y)
+    try:
+        _, cache = forward(submission, params, X, activation)
+        # One forward pass's work: as measured, and at least its multiply-adds (N per weight).
+        forward_work = max(submission.measure("forward", params, X, activation).profile.work, GATE_N * parameters)
+        forward_cpu = min(submission.measure("forward", params, X, activation, arrays=False).profile.cpu_seconds
+                          for _ in range(5))
+    except NotImplementedYet:
+        raise
+    except (StudentError, StudentTimeout, StudentCrash, CheckFailed) as exc:
+        pytest.skip(f"backpropagation not measured: forward(), needed to measure backward, failed: {exc}")
+    cpu_limit = CPU_FACTOR * max(forward_cpu, 1e-5)
+    try:
+        counted = submission.measure("backward", params, cache, Y, activation, count=COUNTED,
+                                     max_work=WORK_FACTOR * forward_work, max_calls=MAX_CALLS,
+                                     max_seconds=MEASURING_SECONDS, timeout=GATE_TIMEOUT).profile
+        timed = submission.measure("backward", params, cache, Y, activation, arrays=False,
+                                   max_seconds=cpu_limit, timeout=GATE_TIMEOUT).profile
+    except (StudentError, StudentTimeout, StudentCrash) as exc:
+        _unless_it_fails_everywhere(submission, rng, exc, what, activation)
+        return
+    total = sum(counted.calls.values())
+    calls = " and ".join(f"{name}() {counted.calls[name]} times" for name in COUNTED)
+    hint = ("numerical differentiation (two forward passes per parameter) is for checking gradients, not for "
+            "computing them: apply the chain rule to the cache, walking the layers from L down to 1")
+    if counted.stopped == "calls" or total > MAX_CALLS:
+        fail(what, f"backpropagation, which needs no call of forward() or cross_entropy() (at most {MAX_CALLS} "
+                   "are allowed)", f"{total} calls ({calls}) when it was stopped", hint)
+    if counted.stopped == "work" or counted.work > WORK_FACTOR * forward_work:
+        fail(what, f"at most {WORK_FACTOR} forward passes' worth of array work (backpropagation does about 2)",
+             f"more than {WORK_FACTOR} when it was stopped, "
+             + (f"after calling {calls}" if total else "without a call of forward() or cross_entropy() (a "
+                "forward pass of its own?)"), hint)
+    if timed.stopped == "time" or timed.cpu_seconds > cpu_limit:
+        took = (f"more than {CPU_FACTOR:,} when it was stopped" if timed.stopped == "time"
+                else f"{timed.cpu_seconds / max(forward_cpu, 1e-5):,.0f}")
+        fail(what, f"at most {CPU_FACTOR:,} forward passes' worth of processor time (backpropagation takes a few)",
+             f"{took} ({timed.cpu_seconds:.2f} s against {1e3 * forward_cpu:.2f} ms for one forward pass)", hint)
 
 
 @pytest.mark.points(1)
@@ -169,8 +266,8 @@ def test_backward_structure_and_inputs(submission, rng):
 
 
 @pytest.mark.points(2)
-def test_backward_is_backpropagation(submission, rng):
-    """Is backward fast on a 784-128-10 network with N = 32 (backpropagation, not finite differences)?"""
+def test_backward_is_fast(submission, rng):
+    """Is backward fast on a 784-128-10 network with N = 32 (a few matrix products per layer)?"""
     sizes, N, limit = [784, 128, 10], 32, 2.0
     params = {"W1": rng.normal(0.0, np.sqrt(2 / 784), size=(784, 128)), "b1": np.zeros(128),
               "W2": rng.normal(0.0, np.sqrt(2 / 128), size=(128, 10)), "b2": np.zeros(10)}
@@ -186,3 +283,4 @@ def test_backward_is_backpropagation(submission, rng):
              f"{got.seconds:.2f} s",
              "backward must use the chain rule through the cache (a few matrix products per layer), "
              "not finite differences or Python loops over every entry")
+
