@@ -648,18 +648,23 @@ def main(argv=None) -> int:
             print(f"{pair.a + ' and ' + pair.b:<{width}}  {pair.tokens:>6}  {per_file}")
     else:
         print("no pair reaches the thresholds of [similarity]")
-    _refresh_class_report(args.out, args.submissions)
+    _refresh_class_report(args.out)
     print(f"\nwrote {args.out / CSV_NAME} and {args.out / HTML_NAME}")
     return 0
 
 
-def _refresh_class_report(out: Path, submissions: Path) -> None:
-    """Rebuild an existing report.html in ``out`` so that it links the new similarity report."""
-    if not (out / "report.html").is_file() or not any(out.glob("*/result.json")):
+def _refresh_class_report(out: Path) -> None:
+    """Rewrite an existing report.html in ``out``, for the same submissions as its grades.csv, so that it links
+    the new similarity report (grades.csv itself is left as it is)."""
+    gradebook = out / "grades.csv"
+    if not (out / "report.html").is_file() or not gradebook.is_file():
         return
-    from nnkit.runner import find_entries, write_gradebook
+    from nnkit.report import write_report
+    from nnkit.runner import load_results
 
-    write_gradebook(out, {submission_name(e) for e in find_entries(submissions)[0]})
+    with open(gradebook, newline="", encoding="utf-8") as f:
+        names = {row["submission"] for row in csv.DictReader(f) if row.get("submission")}
+    write_report(load_results(out, names), out)
 
 
 if __name__ == "__main__":  # a worker (see _Worker)

@@ -265,6 +265,30 @@ def test_class_report_links_the_similarity_report(generated, tmp_path):
     assert HTML_NAME not in write_report(graded, tmp_path).read_text()
 
 
+def test_command_refreshes_an_existing_class_report(tmp_path):
+    """After grading into OUT, does `similarity` into the same OUT rewrite report.html with the link, for the
+    same submissions, and leave grades.csv as it was?"""
+    from nnkit.results import CSV_COLUMNS, SubmissionResult, TestResult, write_submission
+    from nnkit.runner import write_gradebook
+
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    students = honest_class(2, seed=7)
+    for s in students:
+        write(render(s), subs / s.name)
+    write(render(students[0]), subs / "twin")
+    for name in ("student001", "old"):
+        write_submission(SubmissionResult(submission=name, tests=[TestResult("t", "activations", "public", 1.0, True)]),
+                         out / name, {"public": "visible", "hidden": "after_published"})
+    write_gradebook(out, {"student001"})
+    grades = (out / "grades.csv").read_text()
+    assert HTML_NAME not in (out / "report.html").read_text()
+    assert main([str(subs), "--out", str(out), "--jobs", "2"]) == 0
+    page = (out / "report.html").read_text()
+    assert f"<a href='{HTML_NAME}'>Similarity report</a>: 1 pair of submissions flagged" in page
+    assert "student001" in page and "old" not in page.split("<h2>All submissions</h2>")[1]
+    assert (out / "grades.csv").read_text() == grades and CSV_COLUMNS[0] == "submission"
+
+
 # ---- the configuration -----------------------------------------------------------
 
 @pytest.mark.parametrize("edit, message", [
