@@ -330,9 +330,11 @@ class _FileComparison:
             try:
                 fp = CodeFingerprint(path, k, window, boilerplate, language="python")
                 self.docs.append(_Document(fp, template_lines))
-            except (UnicodeDecodeError, ValueError, OSError) as exc:
-                reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
-                self.unreadable.append([name, reason])
+            except UnicodeDecodeError:
+                self.unreadable.append([name, "not UTF-8 text"])
+                self.docs.append(None)
+            except Exception as exc:  # noqa: BLE001 - one odd file must not stop the class
+                self.unreadable.append([name, f"could not be compared ({type(exc).__name__}: {exc})"])
                 self.docs.append(None)
         self.index = _HashIndex(self.docs)
 
