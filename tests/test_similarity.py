@@ -230,6 +230,10 @@ def test_bad_submissions_are_skipped_with_a_reason(tmp_path, capsys):
             zf.writestr(f"hw2/scratchnet/{name}", text)
     write(render(honest[2]), subs / "latin1")
     (subs / "latin1" / "train.py").write_bytes("# caf\xe9\n".encode("latin-1") + b"x = 1\n")
+    write(render(honest[2]), subs / "odd")  # odd but readable files are compared like any other
+    (subs / "odd" / "train.py").write_text("")
+    (subs / "odd" / "forward.py").write_bytes(b"x = 1\x00\x00\ny = 2\n")
+    (subs / "odd" / "backward.py").write_text("x = [" + ", ".join(map(str, range(20000))) + "]\n")
     out = tmp_path / "out"
     assert main([str(subs), "--out", str(out), "--jobs", "2"]) == 0
     captured = capsys.readouterr()
@@ -238,6 +242,7 @@ def test_bad_submissions_are_skipped_with_a_reason(tmp_path, capsys):
     assert "skipped empty: no graded files found" in captured.err
     assert "skipped notes.txt: not a folder or .zip" in captured.err
     assert "skipped latin1: train.py: not UTF-8 text" in captured.err
+    assert "skipped odd" not in captured.err and "compared 7 submissions" in captured.out
     flagged = {(r["submission_a"], r["submission_b"]) for r in result_rows if r["flagged"] == "yes"}
     assert ("<i>copy & co", "student001") in flagged
     assert ("student002", "zipped") in flagged
