@@ -15,12 +15,13 @@ ARGS        ?=
 export PYTHONPATH := $(CURDIR)/solutions:$(CURDIR)
 export MPLBACKEND := Agg
 
-.PHONY: help setup test test-fast grade train bench bench-grade template check-template \
+.PHONY: help setup test test-fast grade similarity train bench bench-grade template check-template \
         student solution autograder clean
 
 help:
 	@echo "make grade        grade SUBMISSIONS=$(SUBMISSIONS) into OUT=$(OUT) (JOBS=N, ONLY=name, FRESH=1)"
 	@echo "make test         run the kit's own test suite (sets everything up first)"
+	@echo "make similarity   which pairs of SUBMISSIONS share unusual code, into OUT=$(OUT)"
 	@echo "make train        train the reference on MNIST, write plots to build/train/"
 	@echo "make bench        reference trainer vs scikit-learn's MLPClassifier"
 	@echo "make bench-grade  seconds per submission, sandboxed vs in-process"
@@ -44,6 +45,9 @@ test-fast: setup
 
 grade: setup
 	$(PY) -m nnkit grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ONLY),--only "$(ONLY)") $(if $(FRESH),--fresh) $(ARGS)
+
+similarity: setup
+	$(PY) -m nnkit similarity "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(ARGS)
 
 train: setup
 	$(PY) -m scratchnet.train --out build/train $(ARGS)

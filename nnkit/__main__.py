@@ -12,6 +12,7 @@ COMMANDS = {
     "grade": ("nnkit.grade:main", "grade a folder of submissions into a gradebook, feedback and a report"),
     "bench-grade": ("nnkit.bench_grade:main", "seconds per submission, sandboxed vs in-process"),
     "run-autograder": ("nnkit.run_autograder:main", "Gradescope entry point: grade /autograder/submission"),
+    "similarity": ("nnkit.similarity:main", "which pairs of submissions share unusual code (academic integrity)"),
 }
 """Command name -> ("module:function" called with the remaining arguments, one-line help)."""
 

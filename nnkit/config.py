@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -49,6 +49,25 @@ class GradingConfig:
 
 
 @dataclass(frozen=True)
+class SimilarityConfig:
+    """Settings of the class similarity report (nnkit.similarity).
+
+    Lengths count tokens as copydetect does: characters of the normalised
+    code, where every name is one token (V), every string literal one (S),
+    and whitespace and comments are gone.
+    """
+
+    noise_threshold: int
+    """Shortest run of normalised code that can count as shared (copydetect's noise_t)."""
+    guarantee_threshold: int
+    """A shared run this long is always found (copydetect's guarantee_t; >= noise_threshold)."""
+    flag_pair_tokens: int
+    """A pair of submissions is flagged when it shares at least this many tokens beyond the template."""
+    flag_file_tokens: int
+    """... or when one graded file alone shares at least this many."""
+
+
+@dataclass(frozen=True)
 class AssignmentConfig:
     """Everything in config.toml."""
 
@@ -59,6 +78,7 @@ class AssignmentConfig:
     points: dict[str, float]
     mnist: MnistConfig
     grading: GradingConfig
+    similarity: SimilarityConfig
 
     @property
     def max_score(self) -> float:
@@ -77,6 +97,27 @@ def _section(data: dict, name: str, path: Path) -> dict:
     if name not in data or not isinstance(data[name], dict):
         raise ConfigError(f"{path}: missing section [{name}]")
     return data[name]
+
+
+def _similarity(data: dict, path: Path) -> SimilarityConfig:
+    """The [similarity] section: every key present, no other key, whole numbers in range."""
+    s = _section(data, "similarity", path)
+    keys = [f.name for f in fields(SimilarityConfig)]
+    unknown = sorted(set(s) - set(keys))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown} in [similarity]; expected {keys}")
+    values = {}
+    for key in keys:
+        if key not in s:
+            raise ConfigError(f"{path}: missing key {key!r} in [similarity]")
+        value = s[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{path}: [similarity] {key} must be a whole number of at least 1, got {value!r}")
+        values[key] = value
+    if values["guarantee_threshold"] < values["noise_threshold"]:
+        raise ConfigError(f"{path}: [similarity] guarantee_threshold ({values['guarantee_threshold']}) must be at "
+                          f"least noise_threshold ({values['noise_threshold']})")
+    return SimilarityConfig(**values)
 
 
 def load_config(path: Path | str = CONFIG_PATH) -> AssignmentConfig:
@@ -121,7 +162,7 @@ def load_config(path: Path | str = CONFIG_PATH) -> AssignmentConfig:
         raise ConfigError(f"{path}: missing key {exc.args[0]!r}") from None
     return AssignmentConfig(
         name=str(a["name"]), package=str(a["package"]), parts=parts,
-        files=files, points=points, mnist=mnist, grading=grading,
+        files=files, points=points, mnist=mnist, grading=grading, similarity=_similarity(data, path),
     )
 
 

@@ -120,6 +120,7 @@ def _full_report(results: list[SubmissionResult], out: Path) -> str:
     sections = [
         _tier_html(results),
         _summary_html(results),
+        _similarity_html(out),
         _chart_section("Scores", _scores_chart(results, out / CHARTS["scores"]), "Histogram of scores"),
         _status_html(results),
         _hardest_html(stats),
@@ -168,6 +169,16 @@ def _summary_html(results: list[SubmissionResult]) -> str:
     ]
     cells = "".join(f"<div class='num'><b>{_e(v)}</b><span>{_e(k)}</span></div>" for k, v in rows)
     return f"<h2>Summary</h2>\n<div class='summary'>{cells}</div>"
+
+
+def _similarity_html(out: Path) -> str:
+    """A link to the similarity report (``make similarity``) when ``out`` has one."""
+    from nnkit.similarity import HTML_NAME, summary_line
+
+    summary = summary_line(out)
+    if summary is None:
+        return ""
+    return f"<p class='similarity'><a href='{HTML_NAME}'>Similarity report</a>: {_e(summary)}.</p>"
 
 
 def _chart_section(title: str, image: str, alt: str) -> str:
