@@ -268,7 +268,8 @@ def _run_suites(grader: Grader, tmp: Path, roots: dict, cpu: int | None = None) 
         if r is not None:
             tests.append(TestResult(name=t["name"], part=t["part"], suite=t["suite"], max_score=t["points"],
                                     passed=bool(r["passed"]), kind=r["kind"], output=r["output"],
-                                    seconds=float(r["seconds"])))
+                                    seconds=float(r["seconds"]), cause=r.get("cause") or "",
+                                    function=r.get("function") or ""))
         elif t["nodeid"] in interrupted:
             tests.append(_not_run(t, interrupted[t["nodeid"]], kind="crash"))
         elif "time budget exhausted" in problems:
