@@ -9,6 +9,7 @@ SUBMISSIONS ?= examples/submissions
 OUT         ?= build/grades
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 ONLY        ?=
+COMPARE     ?=
 ARGS        ?=
 
 export PYTHONPATH := $(CURDIR)/solutions:$(CURDIR)
@@ -18,7 +19,7 @@ export MPLBACKEND := Agg
         student solution autograder clean
 
 help:
-	@echo "make grade        grade SUBMISSIONS=$(SUBMISSIONS) into OUT=$(OUT) (JOBS=N, ONLY=name)"
+	@echo "make grade        grade SUBMISSIONS=$(SUBMISSIONS) into OUT=$(OUT) (JOBS=N, ONLY=name, COMPARE=old_out)"
 	@echo "make test         run the kit's own test suite (sets everything up first)"
 	@echo "make train        train the reference on MNIST, write plots to build/train/"
 	@echo "make bench        reference trainer vs scikit-learn's MLPClassifier"
@@ -41,7 +42,8 @@ test-fast: setup
 	$(PY) -m pytest tests -m "not slow" $(ARGS)
 
 grade: setup
-	$(PY) -m nnkit grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ONLY),--only "$(ONLY)") $(ARGS)
+	$(PY) -m nnkit grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ONLY),--only "$(ONLY)") \
+	    $(if $(COMPARE),--compare "$(COMPARE)") $(ARGS)
 
 train: setup
 	$(PY) -m scratchnet.train --out build/train $(ARGS)

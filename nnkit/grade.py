@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tier", default=None, choices=["bwrap", "setuid", "rlimits"],
                         help="isolation tier (default: the strongest available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--compare", type=Path, default=None, metavar="DIR",
+                        help="an earlier grading run's OUT: write OUT/changes.csv and a report section on what changed")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         print(f"error: SUBMISSIONS={args.submissions} is not a folder", file=sys.stderr)
@@ -63,8 +65,14 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         print(f"error: JOBS must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
+    from nnkit import compare
     from nnkit.runner import grade_folder
 
+    try:
+        previous = compare.load_previous(args.compare) if args.compare else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         grader = build_grader(tier=args.tier)
         results = grade_folder(grader, args.submissions, args.out, jobs=args.jobs, only=args.only,
@@ -76,6 +84,8 @@ def main(argv=None) -> int:
     print(f"\n{'submission':<{width}}  {'score':>9}  status")
     for r in results:
         print(f"{r.submission:<{width}}  {r.score:>4g}/{r.max_score:<4g}  {r.status}")
+    if previous is not None:
+        print("\n" + compare.regrade_report(previous, args.compare, args.submissions, args.out).summary())
     print(f"\nisolation: {grader.tier_description}")
     print(f"wrote {args.out / 'grades.csv'}, {args.out / 'report.html'} and one folder per submission")
     return 0
