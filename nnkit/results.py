@@ -103,8 +103,10 @@ class SubmissionResult:
         causes = _catalogue()
         for part in PARTS:
             lines.append(f"{part}: {_num(self.part_score(part))} / {_num(self.part_max(part))}")
-            # Only tests students may see now: this summary is visible before hidden tests are.
-            shown = [t for t in self.failed(part) if visibility.get(t.suite, "visible") == "visible"]
+            # Only tests students may see now (this summary is visible before hidden tests are), and
+            # not the untouched stubs: each test says "not implemented yet" itself.
+            shown = [t for t in self.failed(part) if visibility.get(t.suite, "visible") == "visible"
+                     and t.kind != "not-implemented"]
             lines += grouping.summary_lines(grouping.group_failures(shown, causes))
         lines += self.notes
         lines.append(f"Isolation: {self.tier}.")
