@@ -10,6 +10,7 @@ OUT         ?= build/grades
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 ONLY        ?=
 FRESH       ?=
+COMPARE     ?=
 ARGS        ?=
 
 export PYTHONPATH := $(CURDIR)/solutions:$(CURDIR)
@@ -19,7 +20,7 @@ export MPLBACKEND := Agg
         student solution autograder clean
 
 help:
-	@echo "make grade        grade SUBMISSIONS=$(SUBMISSIONS) into OUT=$(OUT) (JOBS=N, ONLY=name, FRESH=1)"
+	@echo "make grade        grade SUBMISSIONS=$(SUBMISSIONS) into OUT=$(OUT) (JOBS=N, ONLY=name, FRESH=1, COMPARE=old_out)"
 	@echo "make test         run the kit's own test suite (sets everything up first)"
 	@echo "make similarity   which pairs of SUBMISSIONS share unusual code, into OUT=$(OUT)"
 	@echo "make train        train the reference on MNIST, write plots to build/train/"
@@ -44,7 +45,8 @@ test-fast: setup
 	$(PY) -m pytest tests -m "not slow" $(ARGS)
 
 grade: setup
-	$(PY) -m nnkit grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ONLY),--only "$(ONLY)") $(if $(FRESH),--fresh) $(ARGS)
+	$(PY) -m nnkit grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ONLY),--only "$(ONLY)") $(if $(FRESH),--fresh) \
+	    $(if $(COMPARE),--compare "$(COMPARE)") $(ARGS)
 
 similarity: setup
 	$(PY) -m nnkit similarity "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(ARGS)

@@ -3,12 +3,20 @@
 Every message names the call and its input shapes, what was expected, what
 came back, the tolerance, and (when the test knows one) the most likely
 cause. Hidden tests pass ``reveal=False`` so no expected value is printed.
+
+A ``hint`` is either a recognised mistake from the assignment's catalogue,
+``cause("db_keepdims")`` (nnkit.causes): the message ends "Likely cause: ..."
+and the failure carries the cause's id, by which feedback groups failures;
+or a plain string of advice ("Hint: ..."), for a failure whose cause the test
+cannot tell.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
+
+from nnkit.causes import Cause, cause, with_cause
 
 RTOL = 1e-7
 """Default relative tolerance against the reference (float64, same algorithm)."""
@@ -16,8 +24,25 @@ ATOL = 1e-10
 """Default absolute tolerance against the reference."""
 
 
+IN_PLACE = "input_modified_in_place"
+"""Cause (in every assignment's catalogue) named by check_unmodified."""
+WRONG_DTYPE = "wrong_dtype"
+"""Cause (in every assignment's catalogue) of an array of the wrong dtype, unless the test names another."""
+
+Hint = Union[Cause, str, None]
+"""A recognised cause from the catalogue, a plain string of advice, or nothing."""
+
+
 class CheckFailed(AssertionError):
-    """A check failed; the message is meant for the student as it is."""
+    """A check failed; the message is meant for the student as it is.
+
+    ``cause`` is the id of the likely cause in the catalogue ("" when the
+    check recognised none).
+    """
+
+    def __init__(self, message: str, cause: str = ""):
+        super().__init__(message)
+        self.cause = cause
 
 
 def shape_of(value: Any) -> str:
@@ -45,17 +70,23 @@ def describe_call(call: str, **inputs: Any) -> str:
     return f"{call} with " + ", ".join(parts) if parts else call
 
 
-def fail(what: str, expected: str, got: str, hint: str | None = None) -> None:
-    """Raise CheckFailed with the standard four-part message."""
+def fail(what: str, expected: str, got: str, hint: Hint = None) -> None:
+    """Raise CheckFailed with the standard four-part message (the fourth: the cause or the advice)."""
     message = f"{what}: expected {expected}, got {got}."
+    if isinstance(hint, Cause):
+        raise CheckFailed(with_cause(message, hint), cause=hint.id)
     if hint:
-        message += f" Likely cause: {hint}"
+        message += f" Hint: {hint}"
     raise CheckFailed(message)
 
 
 def check_array(value: Any, *, what: str, shape: tuple, dtype=np.float64,
-                finite: bool = True, hint: str | None = None) -> np.ndarray:
-    """Check type, shape, dtype and finiteness of an array result; return it."""
+                finite: bool = True, hint: Hint = None) -> np.ndarray:
+    """Check type, shape, dtype and finiteness of an array result; return it.
+
+    A wrong dtype names the cause WRONG_DTYPE unless ``hint`` is a cause:
+    advice written for a wrong shape would mislead there.
+    """
     if not isinstance(value, np.ndarray):
         fail(what, f"a numpy array of shape {shape}", shape_of(value),
              hint or "return the array itself (not a list, a tuple or None)")
@@ -63,7 +94,7 @@ def check_array(value: Any, *, what: str, shape: tuple, dtype=np.float64,
         fail(what, f"shape {tuple(shape)}", f"shape {value.shape}", hint)
     if dtype is not None and value.dtype != np.dtype(dtype):
         fail(what, f"dtype {np.dtype(dtype)}", f"dtype {value.dtype}",
-             hint or f"convert with .astype(np.{np.dtype(dtype)})")
+             hint if isinstance(hint, Cause) else cause(WRONG_DTYPE))
     if finite and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
         bad = np.argwhere(~np.isfinite(value))[0]
         fail(what, "finite values", f"{value[tuple(bad)]} at index {tuple(int(i) for i in bad)}", hint)
@@ -71,7 +102,7 @@ def check_array(value: Any, *, what: str, shape: tuple, dtype=np.float64,
 
 
 def check_close(actual: np.ndarray, expected: np.ndarray, *, what: str,
-                rtol: float = RTOL, atol: float = ATOL, hint: str | None = None,
+                rtol: float = RTOL, atol: float = ATOL, hint: Hint = None,
                 reveal: bool = True) -> None:
     """Check values elementwise: |actual - expected| <= atol + rtol * |expected|."""
     expected = np.asarray(expected)
@@ -92,7 +123,7 @@ def check_close(actual: np.ndarray, expected: np.ndarray, *, what: str,
 
 
 def check_scalar(actual: Any, expected: float, *, what: str, rtol: float = RTOL,
-                 atol: float = ATOL, hint: str | None = None, reveal: bool = True) -> None:
+                 atol: float = ATOL, hint: Hint = None, reveal: bool = True) -> None:
     """Check a float result (Python float or numpy float64 scalar)."""
     if isinstance(actual, np.ndarray) and actual.shape == ():
         actual = actual[()]
@@ -115,18 +146,16 @@ def check_unmodified(before: Any, after: Any, *, what: str, name: str) -> None:
     if isinstance(before, np.ndarray):
         if not (isinstance(after, np.ndarray) and after.shape == before.shape
                 and np.array_equal(after, before, equal_nan=True)):
-            fail(what, f"{name} left unchanged", f"{name} modified in place",
-                 "an in-place operation such as `z -= ...` or `z[...] = ...` on an input; "
-                 "work on a new array instead")
+            fail(what, f"{name} left unchanged", f"{name} modified in place", cause(IN_PLACE))
 
 
-def check_no_warnings(warnings: list[str], *, what: str, hint: str | None = None) -> None:
+def check_no_warnings(warnings: list[str], *, what: str, hint: Hint = None) -> None:
     """Check that a call emitted no warnings (overflow, invalid value, ...)."""
     if warnings:
         fail(what, "no warnings", f"{len(warnings)} warning(s), first: {warnings[0]}", hint)
 
 
-def check_keys(value: Any, keys, *, what: str, hint: str | None = None) -> dict:
+def check_keys(value: Any, keys, *, what: str, hint: Hint = None) -> dict:
     """Check that a result is a dict holding at least ``keys``."""
     if not isinstance(value, dict):
         fail(what, f"a dict with keys {sorted(keys)}", shape_of(value), hint)
@@ -148,7 +177,7 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def check_relative_error(actual: Any, expected: np.ndarray, *, what: str, tol: float,
-                         against: str = "the reference", hint: str | None = None) -> float:
+                         against: str = "the reference", hint: Hint = None) -> float:
     """Check an array result by its relative_error to ``expected``; return the error.
 
     The measure of gradient checks: one number for the whole array, so a
@@ -218,16 +247,18 @@ def scale_factor(actual: Any, expected: Any, rtol: float = 1e-6) -> float | None
     return None
 
 
-def first_match(value: Any, candidates: dict, default: str | None = None,
-                rtol: float = 1e-6, atol: float = 1e-9) -> str | None:
+def first_match(value: Any, candidates, default: Hint = None,
+                rtol: float = 1e-6, atol: float = 1e-9) -> Hint:
     """The hint of the first candidate that ``value`` equals, else ``default``.
 
-    ``candidates`` maps a hint ("derivative taken at A instead of Z") to the
-    array a function with that mistake would return, so a failure can name
-    the mistake it recognises.
+    ``candidates`` maps a hint (usually a cause, ``cause("derivative_at_A")``)
+    to the array a function with that mistake would return, so a failure can
+    name the mistake it recognises; a list of (hint, array) pairs lets one
+    cause come with several arrays.
     """
     if isinstance(value, np.ndarray):
-        for hint, candidate in candidates.items():
+        pairs = candidates.items() if isinstance(candidates, dict) else candidates
+        for hint, candidate in pairs:
             candidate = np.asarray(candidate)
             if (value.shape == candidate.shape and value.dtype.kind in "biuf"
                     and np.allclose(value, candidate, rtol=rtol, atol=atol)):
@@ -235,7 +266,7 @@ def first_match(value: Any, candidates: dict, default: str | None = None,
     return default
 
 
-def check_tuple(value: Any, names: tuple[str, ...], *, what: str, hint: str | None = None) -> tuple:
+def check_tuple(value: Any, names: tuple[str, ...], *, what: str, hint: Hint = None) -> tuple:
     """Check that a result is a tuple (or list) of ``len(names)`` items; return it as a tuple.
 
     ``names`` are the contract's names of the items, e.g. ("probs", "cache"),

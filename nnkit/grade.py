@@ -68,6 +68,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tier", default=None, choices=["bwrap", "setuid", "rlimits"],
                         help="isolation tier (default: the strongest available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--compare", type=Path, default=None, metavar="DIR",
+                        help="an earlier grading run's OUT: write OUT/changes.csv and a report section on what changed")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         print(f"error: SUBMISSIONS={args.submissions} is not a folder", file=sys.stderr)
@@ -95,8 +97,14 @@ def main(argv=None) -> int:
 
 
 def _grade(args, stop: Stop) -> int:
+    from nnkit import compare
     from nnkit.runner import grade_batch
 
+    try:
+        previous = compare.load_previous(args.compare) if args.compare else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         grader = build_grader(tier=args.tier)
     except (ConfigError, FileNotFoundError, RuntimeError, GraderError) as exc:
@@ -109,11 +117,12 @@ def _grade(args, stop: Stop) -> int:
         except (FileNotFoundError, RuntimeError, GraderError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        return _summary(args, grader, batch, stop)
+        return _summary(args, grader, batch, stop, previous)
 
 
-def _summary(args, grader, batch, stop: Stop) -> int:
-    """Print what the batch did; return the exit status."""
+def _summary(args, grader, batch, stop: Stop, previous=None) -> int:
+    """Print what the batch did (and, with ``previous`` results, what changed); return the exit status."""
+    from nnkit import compare
     from nnkit.sandbox import UNCONFINED_ADVICE, tier_warning
 
     results = batch.results
@@ -130,6 +139,8 @@ def _summary(args, grader, batch, stop: Stop) -> int:
         n = len(batch.unchanged)
         print(f"skipped {n} submission{'s' if n != 1 else ''} already graded from the same inputs "
               "(FRESH=1 regrades them)")
+    if previous is not None:
+        print("\n" + compare.regrade_report(previous, args.compare, args.submissions, args.out).summary())
     print(f"wrote {args.out / 'grades.csv'}, {args.out / 'report.html'} and one folder per submission")
     if batch.stopped_by is None:
         return 0

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from nnkit.checks import CheckFailed
-from nnkit.contract import PARTS
+from nnkit.contract import FUNCTIONS, PARTS
 from nnkit.proxy import GraderError, NotImplementedYet, StudentCrash, StudentError, StudentTimeout, Submission
 
 _STATE = types.SimpleNamespace(backend=None, spec=None, records=[], results_file=None, tier=None)
@@ -127,7 +127,33 @@ def submission(request) -> Submission:
         raise GraderError(f"{item.nodeid} has no valid part marker (got {part!r})")
     if item.get_closest_marker("end_to_end"):
         part = None
-    return Submission(_backend(request.config), part, timeout=_default_timeout())
+    item.nnkit_calls = []
+    return Submission(_Recorder(_backend(request.config), item.nnkit_calls), part, timeout=_default_timeout())
+
+
+class _Recorder:
+    """A backend that notes the contract functions a test calls, then passes each call on."""
+
+    def __init__(self, backend, calls: list):
+        self._backend, self.calls = backend, calls
+
+    def call(self, part, function, *args, **kwargs):
+        self.calls.append(function)
+        return self._backend.call(part, function, *args, **kwargs)
+
+    def call_many(self, part, function, *args, **kwargs):
+        self.calls.append(function)
+        return self._backend.call_many(part, function, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+
+def function_under_test(item) -> str:
+    """The first function of the test's own part that it called ("" if none): the function its
+    outcome speaks for (the others of its part, if any, only help to compute what is expected)."""
+    part = part_of(item)
+    return next((f for f in getattr(item, "nnkit_calls", []) if FUNCTIONS.get(f) == part), "")
 
 
 def _seed(text: str) -> int:
@@ -186,9 +212,25 @@ def pytest_collection_finish(session):
 
 def pytest_collection_modifyitems(session, config, items):
     """Failures are reported as ``student_message`` (see pytest_runtest_makereport): spare pytest
-    formatting a long traceback for each, which would cost more than many tests themselves."""
+    formatting a long traceback for each, which would cost more than many tests themselves.
+
+    For students (no grading spec), the tests run part by part in the order of the
+    assignment's config, the order they work in, rather than by file name."""
     for item in items:
         item.repr_failure = _student_repr
+    if _STATE.spec is None:
+        order = _part_order()
+        items.sort(key=lambda item: order.get(part_of(item), len(order)))
+
+
+def _part_order() -> dict:
+    """Part -> its position in the assignment's config ({} when the config cannot be read)."""
+    from nnkit.config import ConfigError, load_config
+
+    try:
+        return {part: i for i, part in enumerate(load_config().parts)}
+    except (ConfigError, OSError):
+        return {}
 
 
 def _student_repr(excinfo, style=None) -> str:
@@ -258,6 +300,8 @@ def _record(item, exc, duration):
         "passed": exc is None,
         "kind": _kind(exc),
         "output": "" if exc is None else student_message(exc),
+        "cause": getattr(exc, "cause", "") or "",
+        "function": function_under_test(item),
         "seconds": round(duration, 4),
         "tier": _STATE.tier,
     }
@@ -268,7 +312,8 @@ def _record(item, exc, duration):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Points per part, so a student sees at once where they stand (a failed gate applied, as the grader does)."""
+    """Points per part, so a student sees at once where they stand (a failed gate applied, as the grader
+    does), then each part's failures grouped by likely cause (nnkit.grouping), in the order of the parts."""
     if not _STATE.records:
         return
     from nnkit.gates import apply_gates, failed_gates
@@ -285,12 +330,39 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for t in tests:
         earned, possible, passed, total = by_part.get(t.part, (0.0, 0.0, 0, 0))
         by_part[t.part] = (earned + t.score, possible + t.max_score, passed + t.passed, total + 1)
-    for part in [p for p in PARTS if p in by_part] + [p for p in by_part if p not in PARTS]:
+    order = _part_order() or {p: i for i, p in enumerate(PARTS)}
+    parts = sorted(by_part, key=lambda p: (order.get(p, len(order)), str(p)))
+    for part in parts:
         earned, possible, passed, total = by_part[part]
         not_impl = sum(1 for t in tests if t.part == part and t.kind == "not-implemented")
         note = f"  ({not_impl} not implemented yet)" if not_impl else ""
         tr.write_line(f"  {str(part):<12} {passed:>3}/{total:<3} tests  {earned:g}/{possible:g} points{note}")
         if part in gates:
             tr.write_line(f"  {'':<12} gate failed: {gates[part].gate} (every test of this part scores zero)")
+    for part in parts:
+        lines = _grouped_failures(part)
+        if lines:
+            tr.write_line("")
+            tr.write_line(f"  {part}:")
+            for line in lines:
+                tr.write_line(line)
     if _STATE.tier and _STATE.spec:
         tr.write_line(f"  isolation: {_STATE.tier}")
+
+
+def _grouped_failures(part) -> list[str]:
+    """The part's failures grouped by likely cause ("not implemented yet" ones left out: the
+    part's line counts them); [] when none of them names a cause."""
+    from nnkit.causes import CatalogueError, catalogue
+    from nnkit.grouping import group_failures, summary_lines
+
+    failed = [types.SimpleNamespace(name=r["name"], suite=r["suite"], max_score=r["points"], output=r["output"],
+                                    cause=r.get("cause", "")) for r in _STATE.records
+              if r["part"] == part and not r["passed"] and r["kind"] != "not-implemented"]
+    try:
+        groups = group_failures(failed, catalogue())
+    except CatalogueError:
+        return []
+    if not any(g.cause for g in groups):
+        return []
+    return summary_lines(groups, indent="    ")

@@ -91,13 +91,15 @@ def _copy_tree_files(source: Path, target: Path) -> None:
 
 
 def lay_out_release(tree: Path, master: Path = MASTER, package_dir: Path | None = None) -> None:
-    """Fill ``tree`` like a release for otter's run: master notebook, package, harness, public tests.
+    """Fill ``tree`` like a release for otter's run: master notebook, package, harness, public tests
+    and the catalogue of causes they name.
 
     The package is the reference (solutions/scratchnet) unless
     ``package_dir`` names another. The harness is the set of nnkit/ files
     that ships with the releases (nnkit.release.STUDENT_HARNESS), so a check
     that needs anything else fails here as it would for students.
     """
+    from nnkit.causes import CATALOGUE_PATH
     from nnkit.release import PUBLIC_TESTS_DIR, RELEASE_INPUTS_DIR, SOLUTIONS_DIR, STUDENT_HARNESS
 
     package = load_config().package
@@ -110,6 +112,9 @@ def lay_out_release(tree: Path, master: Path = MASTER, package_dir: Path | None 
             shutil.copyfile(ROOT / "nnkit" / name, tree / "nnkit" / name)
     _copy_tree_files(PUBLIC_TESTS_DIR, tree / "tests")
     shutil.copyfile(RELEASE_INPUTS_DIR / "pytest.ini", tree / "pytest.ini")
+    catalogue = tree / CATALOGUE_PATH.relative_to(ROOT)  # the public tests name their causes from it
+    catalogue.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(CATALOGUE_PATH, catalogue)
 
 
 def write_kernel_spec(jupyter_path: Path, python: str = sys.executable) -> Path:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 from nnkit import markers
+from nnkit.causes import CATALOGUE_PATH
 from nnkit.config import (
     ASSIGNMENT_DIR, CONFIG_PATH, ROOT, AssignmentConfig, ConfigError, load_config,
     load_course_secret,
@@ -48,6 +49,7 @@ DIST_DIR = ROOT / "dist"
 STUDENT_HARNESS = [
     "__init__.py", "config.py", "contract.py", "invoke.py", "checks.py", "gradient_checks.py", "inputs.py",
     "proxy.py", "local.py", "transport.py", "harness.py", "profiling.py", "results.py", "gates.py",
+    "causes.py", "grouping.py",
 ]
 """The files of nnkit/ that ship with the student and solution releases (those that exist)."""
 
@@ -67,6 +69,7 @@ RELEASE_INPUTS = {
     "Makefile": RELEASE_INPUTS_DIR / "Makefile",
     "pytest.ini": RELEASE_INPUTS_DIR / "pytest.ini",
     "assignments/nn-from-scratch/config.toml": CONFIG_PATH,
+    "assignments/nn-from-scratch/causes.toml": CATALOGUE_PATH,
 }
 """Single files of the student and solution releases: release path -> source."""
 
@@ -569,7 +572,7 @@ def notebook_files(kind: str) -> Files:
 
     digest = hashlib.sha256(version("otter-grader").encode())
     inputs = [Path(MASTER), *sorted(SOLUTIONS_DIR.rglob("*.py")), *sorted(PUBLIC_TESTS_DIR.rglob("*.py")),
-              *[ROOT / "nnkit" / name for name in STUDENT_HARNESS], ROOT / "nnkit" / "notebook.py"]
+              *[ROOT / "nnkit" / name for name in STUDENT_HARNESS], ROOT / "nnkit" / "notebook.py", CATALOGUE_PATH]
     for path in inputs:
         if path.is_file() and not _skipped(path.relative_to(ROOT)):
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
@@ -703,6 +706,7 @@ def autograder_files() -> Files:
         path = TEMPLATE_DIR / cfg.package / filename
         files[f"student_template/{cfg.package}/{filename}"] = _read(path, f"student_template/{cfg.package}/{filename}")
     files["assignments/nn-from-scratch/config.toml"] = _read(CONFIG_PATH, "assignments/nn-from-scratch/config.toml")
+    files["assignments/nn-from-scratch/causes.toml"] = _read(CATALOGUE_PATH, "assignments/nn-from-scratch/causes.toml")
     for name in MNIST_FILES:
         files[f"data/mnist/{name}"] = _read(MNIST_DIR / name, f"data/mnist/{name}")
     return dict(sorted(files.items()))

@@ -1,10 +1,14 @@
 """The instructor's class report: ``report.html`` and its charts, from the
 results of one grading run.
 
-What an instructor looks at first comes first: the isolation tier, summary
-numbers, the score histogram, the status counts and the tests most students
-fail; then the pass rate of every test, points per part, the slowest
-submissions and one row per submission with links to its files.
+What an instructor looks at first comes first: the isolation tier, what
+changed since an earlier grading run (when compared, nnkit.compare), summary
+numbers, the score histogram, the status counts, the common mistakes (each
+cause of the catalogue by the submissions that hit it, each contract function
+by the submissions that got it fully right; also written to mistakes.csv,
+nnkit.mistakes) and the tests most students fail; then the pass rate of every
+test, points per part, the slowest submissions and one row per submission
+with links to its files.
 
 The charts are PNG files next to report.html, drawn on matplotlib's Agg
 canvas without pyplot (no display, no global figure registry to leak). The
@@ -24,6 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from nnkit import mistakes as class_mistakes
+from nnkit.causes import CatalogueError, catalogue
 from nnkit.contract import PARTS
 from nnkit.results import SubmissionResult
 from nnkit.sandbox import TIER_DESCRIPTIONS, UNCONFINED_ADVICE
@@ -42,6 +48,8 @@ SLOWEST = 10
 """Submissions shown in the slowest table and chart."""
 HARDEST = 15
 """Tests shown in the "tests most students fail" table."""
+NAMES_SHOWN = 20
+"""Submission names listed per cause or function before "and N more" (mistakes.csv has them all)."""
 STRONGEST_TIER = TIER_DESCRIPTIONS["bwrap"]
 
 
@@ -96,17 +104,27 @@ def tier_statement(results: list[SubmissionResult]) -> str:
     return "Student code ran in: " + "; ".join(parts) + ". The tiers differ between submissions."
 
 
-def write_report(results: list[SubmissionResult], out: Path) -> Path:
-    """Write ``out/report.html`` and its PNG charts; return the path of the page."""
+def write_report(results: list[SubmissionResult], out: Path, comparison=None) -> Path:
+    """Write ``out/report.html``, its PNG charts and ``out/mistakes.csv``; return the path of the page.
+
+    ``comparison``: what changed since an earlier run (nnkit.compare.Comparison), shown first.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name in CHARTS.values():
         (out / name).unlink(missing_ok=True)
     results = sorted(results, key=lambda r: r.submission)
+    tally = class_mistakes.tally(results, _catalogue())
+    class_mistakes.write_csv(tally, out / "mistakes.csv")
+    changes = ""
+    if comparison is not None:
+        from nnkit.compare import changes_html
+
+        changes = changes_html(comparison) + "\n"
     if results:
-        body = _full_report(results, out)
+        body = _full_report(results, out, tally, changes)
     else:
-        body = (_tier_html(results)
+        body = (_tier_html(results) + changes
                 + f"<p class='empty'>Nothing to report: no submissions were graded into {_e(out)}.</p>")
     path = out / "report.html"
     path.write_text(_page(body), encoding="utf-8", errors="replace")
@@ -115,14 +133,15 @@ def write_report(results: list[SubmissionResult], out: Path) -> Path:
 
 # ---- the page ---------------------------------------------------------------
 
-def _full_report(results: list[SubmissionResult], out: Path) -> str:
+def _full_report(results: list[SubmissionResult], out: Path, tally, changes: str = "") -> str:
     stats = tally_tests(results)
     sections = [
-        _tier_html(results),
+        _tier_html(results) + ("\n" + changes.rstrip("\n") if changes else ""),
         _summary_html(results),
         _similarity_html(out),
         _chart_section("Scores", _scores_chart(results, out / CHARTS["scores"]), "Histogram of scores"),
         _status_html(results),
+        _mistakes_html(tally),
         _hardest_html(stats),
     ]
     if stats:
@@ -215,6 +234,41 @@ def _hardest_html(stats: list[TestStats]) -> str:
                      f"<code>{_e(_shorten(message, 200))}</code> ({count}&times;)"])
     return head + lead + _table(["Test", "Part", "Suite", "Points", "Passed", "Failures by kind",
                                  "Most common message"], rows)
+
+
+def _mistakes_html(tally) -> str:
+    head = "<h2>Common mistakes</h2>\n"
+    hit = [c for c in tally.causes if c.submissions]
+    if hit:
+        rows = [[f"<code>{_e(c.cause.id)}</code>", f"{len(c.submissions)} / {tally.total}", str(c.tests),
+                 _e(c.cause.text), _names(c.submissions)] for c in hit]
+        body = ("<p>The likely causes the feedback named, by the number of submissions that hit each "
+                "(also in mistakes.csv).</p>\n"
+                + _table(["Cause", "Submissions", "Failed tests", "What students read", "Who"], rows))
+    else:
+        body = "<p>No feedback named a likely cause.</p>"
+    unused = [c.cause.id for c in tally.causes if not c.submissions]
+    if unused:
+        body += f"\n<p>Named in no submission's feedback: {', '.join(f'<code>{_e(i)}</code>' for i in unused)}.</p>"
+    if tally.functions:
+        rows = [[f"<code>{_e(f.function)}</code>", _e(f.part), str(f.tests),
+                 f"{len(f.fully_right)} / {tally.total}", _names(f.not_right)] for f in tally.functions]
+        body += ("\n<p>Each contract function by the submissions that passed every test of it, fewest first.</p>\n"
+                 + _table(["Function", "Part", "Tests", "Fully right", "Not fully right"], rows,
+                          row_classes=["bad" if f.not_right else "" for f in tally.functions]))
+    return head + body
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(_e(n) for n in names[:NAMES_SHOWN])
+    return shown + (f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else "")
+
+
+def _catalogue() -> dict:
+    try:
+        return catalogue()
+    except CatalogueError:
+        return {}
 
 
 def _parts_html(results: list[SubmissionResult], path: Path) -> str:

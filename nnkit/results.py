@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from nnkit import grouping
+from nnkit.causes import CatalogueError, catalogue
 from nnkit.contract import PARTS
 from nnkit.sandbox import tier_warning
 
@@ -39,6 +41,10 @@ class TestResult:
     """Wall-clock time of the test."""
     gate: str = ""
     """The requirement this test is the gate of ("" for an ordinary test; see nnkit.gates)."""
+    cause: str = ""
+    """Id of the likely cause in the assignment's catalogue (causes.toml); "" when none was recognised."""
+    function: str = ""
+    """The contract function under test: the first function of the test's part it called ("" if none)."""
 
     @property
     def score(self) -> float:
@@ -84,6 +90,10 @@ class SubmissionResult:
     def part_max(self, part: str) -> float:
         return float(sum(t.max_score for t in self.tests if t.part == part))
 
+    def failed(self, part: str) -> list[TestResult]:
+        """The failed tests of one part, in test order."""
+        return [t for t in self.tests if t.part == part and not t.passed]
+
     @property
     def status(self) -> str:
         """"ok", or the reasons grading was not clean, joined by "; "."""
@@ -101,7 +111,14 @@ class SubmissionResult:
     def to_gradescope(self, visibility: dict[str, str]) -> dict:
         """Gradescope's results.json: score, execution_time, output, tests."""
         lines = [f"Score: {_num(self.score)} / {_num(self.max_score)}."]
-        lines += [f"{part}: {_num(self.part_score(part))} / {_num(self.part_max(part))}" for part in PARTS]
+        causes = _catalogue()
+        for part in PARTS:
+            lines.append(f"{part}: {_num(self.part_score(part))} / {_num(self.part_max(part))}")
+            # Only tests students may see now (this summary is visible before hidden tests are), and
+            # not the untouched stubs: each test says "not implemented yet" itself.
+            shown = [t for t in self.failed(part) if visibility.get(t.suite, "visible") == "visible"
+                     and t.kind != "not-implemented"]
+            lines += grouping.summary_lines(grouping.group_failures(shown, causes))
         lines += self.notes
         lines += [self.tier_warning] if self.tier_warning else []
         lines.append(f"Isolation: {self.tier}.")
@@ -136,13 +153,11 @@ class SubmissionResult:
                        f"| {sum(t.passed for t in tests)} / {len(tests)} |")
         if self.notes:
             out += ["", "## About your files", ""] + [f"- {n}" for n in self.notes]
+        causes = _catalogue()
         for part in PARTS:
-            failed = [t for t in self.tests if t.part == part and not t.passed]
-            if not failed:
-                continue
-            out += ["", f"## {part}", ""]
-            for t in failed:
-                out.append(f"- **{t.name}** ({_num(t.max_score)} pt, {t.suite}): {t.output}")
+            failed = self.failed(part)
+            if failed:
+                out += ["", f"## {part}", ""] + grouping.markdown(grouping.group_failures(failed, causes))
         out += ["", f"**{self.tier_warning}** _(Isolation: {self.tier}.)_" if self.tier_warning
                 else f"_Your code ran in an isolated sandbox ({self.tier})._", ""]
         return "\n".join(out)
@@ -159,6 +174,14 @@ class SubmissionResult:
         tests = [TestResult(**t) for t in data.get("tests", [])]
         keep = {k: data[k] for k in ("submission", "problems", "notes", "tier", "seconds") if k in data}
         return cls(tests=tests, **keep)
+
+
+def _catalogue() -> dict:
+    """The catalogue of causes; without a readable one, failures are listed one by one."""
+    try:
+        return catalogue()
+    except CatalogueError:
+        return {}
 
 
 def _num(x: float) -> str:

@@ -309,7 +309,8 @@ def _run_suites(grader: Grader, tmp: Path, roots: dict, cpu: int | None = None,
         if r is not None:
             tests.append(TestResult(name=t["name"], part=t["part"], suite=t["suite"], max_score=t["points"],
                                     passed=bool(r["passed"]), kind=r["kind"], output=r["output"],
-                                    seconds=float(r["seconds"]), gate=t.get("gate", "")))
+                                    seconds=float(r["seconds"]), gate=t.get("gate", ""),
+                                    cause=r.get("cause") or "", function=r.get("function") or ""))
         elif t["nodeid"] in interrupted:
             tests.append(_not_run(t, interrupted[t["nodeid"]], kind="crash"))
         else:

@@ -12,12 +12,15 @@ edits, each replacing one snippet of a graded reference file:
     part = "backward"
     description = "db keeps the summed axis, so it has shape (1, n_l)."
     expect = "loses-points"
+    cause = "db_keepdims"
 
     [[edit]]
     file = "backward.py"
     find = "db = dZ.sum(axis=0)"
     replace = "db = dZ.sum(axis=0, keepdims=True)"
 
+A mutant declares ``cause``: the id (in the assignment's causes.toml) of
+the likely cause its feedback must name, and no other; variants have none.
 Edits apply in order; each ``find`` must occur exactly once in its file as
 the previous edits of the entry left it, so a change to the reference that
 breaks an entry fails loudly instead of silently producing a non-mutant.
@@ -29,6 +32,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from nnkit.causes import catalogue
 from nnkit.config import ROOT, load_config
 
 if sys.version_info >= (3, 11):
@@ -81,6 +85,8 @@ class Entry:
     """Replacements, applied in order."""
     path: Path
     """The TOML file the entry was read from."""
+    cause: str = ""
+    """Mutants: id of the likely cause the feedback must name (causes.toml); "" for variants."""
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -110,15 +116,24 @@ def load_entry(path: Path | str) -> Entry:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise MutationError(f"{path}: {exc}") from None
-    unknown = set(data) - {"part", "description", "expect", "edit"}
+    unknown = set(data) - {"part", "description", "expect", "cause", "edit"}
     if unknown:
-        raise MutationError(f"{path}: unknown keys {sorted(unknown)}; expected part, description, expect, [[edit]]")
+        raise MutationError(f"{path}: unknown keys {sorted(unknown)}; "
+                            "expected part, description, expect, cause, [[edit]]")
     part = _string(data, "part", path)
     if part not in config.parts:
         raise MutationError(f"{path}: part {part!r} is not one of {list(config.parts)}")
     expect = _string(data, "expect", path)
     if expect not in EXPECTATIONS:
         raise MutationError(f"{path}: expect {expect!r} is not one of {list(EXPECTATIONS)}")
+    if expect == "loses-points":
+        cause = _string(data, "cause", path)
+        if cause not in catalogue():
+            raise MutationError(f"{path}: cause {cause!r} is not in the catalogue of causes (causes.toml)")
+    elif "cause" in data:
+        raise MutationError(f"{path}: a variant keeps full marks, so it names no cause; remove 'cause'")
+    else:
+        cause = ""
     raw_edits = data.get("edit")
     if not isinstance(raw_edits, list) or not raw_edits:
         raise MutationError(f"{path}: needs at least one [[edit]] table")
@@ -138,7 +153,7 @@ def load_entry(path: Path | str) -> Entry:
         edits.append(Edit(file=file, find=_string(raw, "find", path, where), replace=replace))
     return Entry(
         name=path.stem, part=part, description=_string(data, "description", path),
-        expect=expect, edits=tuple(edits), path=path,
+        expect=expect, edits=tuple(edits), path=path, cause=cause,
     )
 
 

@@ -1,4 +1,4 @@
-"""Do the suites catch the bugs they claim to catch?
+"""Do the suites catch the bugs they claim to catch, and name the right cause?
 
 Every mutant of tests/mutants/ (one realistic student mistake each) is graded
 by the real grader, sandbox included, in one batch with the variants of
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from nnkit.causes import catalogue
 from nnkit.contract import PARTS
 from nnkit.grade import build_grader
 from nnkit.runner import collect_manifest, grade_folder
@@ -70,3 +71,17 @@ def test_correct_variant_keeps_full_marks(graded, name):
     """Does this correct but different implementation keep every point?"""
     result = graded[name]
     assert result.score == result.max_score, [f for p in PARTS for f in _failed(result, p)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_feedback_names_its_declared_cause(graded, name):
+    """Does the feedback of this mistake name the cause the mutant declares, and no other cause?"""
+    entry, result = MUTANTS[name], graded[name]
+    failed = result.failed(entry.part)
+    named = {t.cause for t in failed if t.cause}
+    assert named == {entry.cause}, (
+        f"{name} ({entry.description}) declares {entry.cause!r}; its feedback names {sorted(named)}: "
+        + "; ".join(f"{t.name}: {t.output}" for t in failed if t.cause != entry.cause)[:3000])
+    feedback = result.feedback_markdown()
+    assert feedback.count(catalogue()[entry.cause].text) == 1, "the cause is said once, for all its tests"

@@ -275,3 +275,39 @@ def test_solution_and_student_releases_differ_only_in_the_package(student, solut
     assert set(student_tree) == set(solution_tree)
     differing = {name for name in student_tree if student_tree[name] != solution_tree[name]}
     assert differing == {f"{CFG.package}/{name}" for name in GRADED} | {"notebook.ipynb"}
+
+
+def test_make_check_runs_the_parts_in_order_and_ends_with_grouped_causes(student, tmp_path):
+    """Does the student's `make check` run activations, forward, backward, training in the config's order,
+    and end with the points per part and the failures grouped by likely cause, with no short summary
+    listing them again?"""
+    import subprocess
+    import sys
+
+    from nnkit.causes import catalogue
+    from tests.mutation import MUTANTS_DIR, load_entry, materialize
+
+    desk = tmp_path / "desk"
+    shutil.copytree(student.tree, desk)
+    mutant = materialize(load_entry(MUTANTS_DIR / "db_keepdims.toml"), tmp_path / "mutant")
+    for name in GRADED:
+        shutil.copyfile(mutant / name, desk / CFG.package / name)
+    # The release's own Makefile, with this interpreter instead of a fresh .venv (README.md: a stamp that exists).
+    run = subprocess.run(["make", "--no-print-directory", "check", f"PY={sys.executable}", "STAMP=README.md"],
+                         cwd=desk, capture_output=True, text=True, timeout=600,
+                         env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"})
+    out = run.stdout
+    assert run.returncode != 0 and "Traceback" not in out, out[-3000:] + run.stderr[-2000:]
+    files = [line.split()[0] for line in out.splitlines() if line.startswith("tests/test_")]
+    assert files == [f"tests/test_{name}.py" for name in ("activations", "forward", "backward", "train")], files
+    assert "short test summary info" not in out
+    summary = out[out.index("scratchnet: points per part"):].splitlines()[1:]
+    parts = [line.split()[0] for line in summary[:len(CFG.parts)]]
+    assert parts == list(CFG.parts)
+    grouped = summary[len(CFG.parts):]
+    assert grouped[:2] == ["", "  backward:"]
+    assert grouped[2].startswith("    Likely cause of ") and grouped[2].endswith(catalogue()["db_keepdims"].text)
+    assert grouped[3].startswith("      tests: test_linear_backward_shapes, ")
+    # One cause, named by every failure it explains (each "Likely cause: ...") and once in the summary.
+    assert out.count(catalogue()["db_keepdims"].text) == out.count("Likely cause:") + 1 > 2
+    assert "failed" in grouped[-1] and "passed" in grouped[-1] and grouped[-1].startswith("="), grouped[-1]

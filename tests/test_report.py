@@ -1,10 +1,12 @@
 """Specification of the class report (nnkit.report) on synthetic results."""
+import csv
 import html
 import re
 import statistics
 
 import pytest
 
+from nnkit.causes import catalogue
 from nnkit.report import CHARTS, tally_tests, tier_statement, write_report
 from nnkit.results import SubmissionResult, TestResult, write_submission
 
@@ -118,10 +120,10 @@ def test_summary_numbers(five):
 
 
 def test_what_an_instructor_reads_first_comes_first(five):
-    """Is the order tier, summary, histogram, status counts, hardest tests, then the details?"""
+    """Is the order tier, summary, histogram, status counts, common mistakes, hardest tests, then the details?"""
     page = five[2]
     marks = ["Student code ran in:", "<h2>Summary</h2>", CHARTS["scores"], "<h2>Status</h2>",
-             "<h2>Tests most students fail</h2>", CHARTS["pass_rate"], CHARTS["parts"],
+             "<h2>Common mistakes</h2>", "<h2>Tests most students fail</h2>", CHARTS["pass_rate"], CHARTS["parts"],
              "<h2>Slowest submissions</h2>", "<h2>All submissions</h2>"]
     positions = [page.index(m) for m in marks]
     assert positions == sorted(positions)
@@ -196,3 +198,54 @@ def test_figures_are_not_left_open(tmp_path):
     before = plt.get_fignums()
     write_report([submission("ada", ALL), submission("bob", set())], tmp_path)
     assert plt.get_fignums() == before
+
+
+def graded(name, failures):
+    """A result over three backward tests and one training test, each of a function; ``failures`` maps
+    the tests that failed to the cause their feedback named ("" for none)."""
+    tests = []
+    for test, function, part in (("test_grads[1]", "backward", "backward"), ("test_grads[2]", "backward", "backward"),
+                                 ("test_linear_backward", "linear_backward", "backward"),
+                                 ("test_sgd_step", "sgd_step", "training")):
+        failed = test in failures
+        tests.append(TestResult(test, part, "public", 1.0, not failed, kind="failed" if failed else "passed",
+                                output="expected 1, got 2." if failed else "", cause=failures.get(test, ""),
+                                function=function))
+    return SubmissionResult(submission=name, tests=tests, tier=TIER)
+
+
+def class_with_mistakes():
+    return [graded("ada", {"test_grads[1]": "derivative_at_A", "test_grads[2]": "derivative_at_A"}),
+            graded("bob", {"test_grads[2]": "derivative_at_A", "test_linear_backward": "db_keepdims"}),
+            graded("cy", {"test_grads[1]": "derivative_at_A", "test_sgd_step": ""}),
+            graded("dee", {})]
+
+
+def test_common_mistakes_count_submissions_per_cause_and_function(tmp_path):
+    """Does mistakes.csv list each cause by the submissions that hit it (most first, unhit ones last), then
+    each contract function by the submissions that got it fully right (fewest first)?"""
+    write_report(class_with_mistakes(), tmp_path)
+    with open(tmp_path / "mistakes.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    causes = [r for r in rows if r["kind"] == "cause"]
+    assert [(r["id"], r["submissions"], r["names"]) for r in causes[:2]] == [
+        ("derivative_at_A", "3", "ada; bob; cy"), ("db_keepdims", "1", "bob")]
+    assert causes[0]["text"] == catalogue()["derivative_at_A"].text and causes[0]["total"] == "4"
+    assert {r["submissions"] for r in causes[2:]} == {"0"} and len(causes) == len(catalogue())
+    functions = [(r["id"], r["part"], r["fully_right"], r["names"]) for r in rows if r["kind"] == "function"]
+    assert functions == [("backward", "backward", "1", "ada; bob; cy"), ("linear_backward", "backward", "3", "bob"),
+                         ("sgd_step", "training", "3", "cy")]
+
+
+def test_common_mistakes_section_reads_most_common_first(tmp_path):
+    """Does the report's section show the cause most submissions hit first, with who hit it, the causes
+    no one hit in one line, and the functions fewest got fully right first?"""
+    page = read(write_report(class_with_mistakes(), tmp_path))
+    section = page[page.index("<h2>Common mistakes</h2>"):page.index("<h2>Tests most students fail</h2>")]
+    assert section.index("<code>derivative_at_A</code>") < section.index("<code>db_keepdims</code>")
+    assert "<td>3 / 4</td><td>4</td>" in section and "ada, bob, cy" in section
+    assert html.escape(catalogue()["derivative_at_A"].text, quote=True) in section
+    assert "Named in no submission's feedback:" in section and "<code>gradient_sign</code>" in section
+    functions = section[section.index("<th>Function</th>"):]
+    assert functions.index("<code>backward</code>") < functions.index("<code>linear_backward</code>")
+    assert "<td>1 / 4</td>" in functions

@@ -3,6 +3,7 @@ inputs of several shapes and scales, and stability on secret extreme inputs."""
 import numpy as np
 import pytest
 
+from nnkit.causes import cause
 from nnkit.checks import check_close, check_no_warnings, check_unmodified, describe_call, first_match
 
 pytestmark = pytest.mark.part("activations")
@@ -18,19 +19,32 @@ HINTS = {
 
 
 def mistakes(name, z):
-    """What common mistakes in ``name`` would return on z, keyed by their hint."""
+    """What common mistakes in ``name`` would return on z, keyed by their cause."""
     with np.errstate(over="ignore"):
         return {
-            "sigmoid": {"sigmoid is 1 / (1 + exp(-z)): check the sign in the exponent": 1.0 / (1.0 + np.exp(z))},
-            "sigmoid_derivative": {
-                "z * (1 - z) is the derivative written for the activation value; compute s = sigmoid(z) "
-                "first, then return s * (1 - s)": z * (1.0 - z),
-                "returned the sigmoid itself, not its derivative s * (1 - s)": 1.0 / (1.0 + np.exp(-z))},
-            "relu_derivative": {"the derivative at z == 0 is 0.0 by the contract: use z > 0, not z >= 0":
-                                (z >= 0).astype(np.float64)},
-            "tanh_derivative": {"1 - z**2 is the derivative written for the activation value; "
-                                "use 1 - tanh(z)**2": 1.0 - z * z},
+            "sigmoid": {cause("sigmoid_sign_in_exponent"): 1.0 / (1.0 + np.exp(z))},
+            "sigmoid_derivative": {cause("derivative_of_output_form"): z * (1.0 - z),
+                                   cause("derivative_returns_activation"): 1.0 / (1.0 + np.exp(-z))},
+            "relu_derivative": {cause("relu_derivative_at_zero"): (z >= 0).astype(np.float64)},
+            "tanh_derivative": {cause("derivative_of_output_form"): 1.0 - z * z,
+                                cause("derivative_returns_activation"): np.tanh(z)},
         }.get(name, {})
+
+
+def mistaken_softmax(z):
+    """What softmax mistakes give on z, as (cause, array) pairs: normalised over axis 0, or divided
+    by the row sums without keepdims (where those broadcast), each with and without the max shift."""
+    N, C = z.shape
+    pairs = []
+    with np.errstate(all="ignore"):
+        for shift in (z.max(axis=0, keepdims=True), 0.0):
+            powers = np.exp(z - shift)
+            pairs.append((cause("softmax_wrong_axis"), powers / powers.sum(axis=0, keepdims=True)))
+        if C == N or N == 1 or C == 1:
+            for shift in (z.max(axis=1, keepdims=True), 0.0):
+                powers = np.exp(z - shift)
+                pairs.append((cause("softmax_sum_no_keepdims"), powers / powers.sum(axis=1)))
+    return pairs
 
 
 def _inputs(rng):
@@ -54,8 +68,6 @@ def test_elementwise_matches_reference(submission, reference, rng, name):
         what = describe_call(f"{name}(z)", z=z)
         expected = getattr(reference.activations, name)(z)
         hint = first_match(got.value, mistakes(name, z), HINTS[name])
-        if name == "relu_derivative" and getattr(got.value, "dtype", None) == bool:
-            hint = "return float64 zeros and ones, e.g. (z > 0).astype(np.float64), not a boolean mask"
         check_close(got.value, expected, what=what, hint=hint, reveal=False)
         check_unmodified(z, got.args[0], what=what, name="z")
 
@@ -68,9 +80,7 @@ def test_sigmoid_stable_matches_reference(submission, reference, rng, name):
     z[0, :4] = [-1000.0, 1000.0, -709.0 - rng.uniform(0, 5), 709.0 + rng.uniform(0, 5)]
     got = submission.call(name, z)
     what = describe_call(f"{name}(z)", z=z)
-    hint = ("exp(-z) overflows for z below about -709: for negative z use exp(z) / (1 + exp(z)), "
-            "which only exponentiates non-positive numbers")
-    hint = first_match(got.value, mistakes(name, z), hint)
+    hint = first_match(got.value, mistakes(name, z), cause("exp_overflow"))
     check_no_warnings(got.warnings, what=what, hint=hint)
     check_close(got.value, getattr(reference.activations, name)(z), what=what, hint=hint, reveal=False)
     check_unmodified(z, got.args[0], what=what, name="z")
@@ -85,10 +95,7 @@ def test_softmax_matches_reference(submission, reference, rng):
         got = submission.call("softmax", z)
         what = describe_call("softmax(z)", z=z)
         expected = reference.activations.softmax(z)
-        hint = first_match(got.value, {
-            "normalised over the wrong axis: divide each row by its own sum (axis=1, keepdims=True)":
-                np.exp(z) / np.exp(z).sum(axis=0, keepdims=True),
-        }, "out[i, j] = exp(z[i, j]) / sum_k exp(z[i, k]), row by row")
+        hint = first_match(got.value, mistaken_softmax(z), "out[i, j] = exp(z[i, j]) / sum_k exp(z[i, k]), row by row")
         check_close(got.value, expected, what=what, hint=hint, reveal=False)
         check_unmodified(z, got.args[0], what=what, name="z")
 
@@ -103,8 +110,9 @@ def test_softmax_large_matches_reference(submission, reference, rng):
     z[1] = -rng.uniform(9000.0, 10000.0, size=C)
     got = submission.call("softmax", z)
     what = describe_call("softmax(z)", z=z)
-    hint = ("subtract each row's own max before exp (z.max(axis=1, keepdims=True)); one max over "
-            "the whole array lets rows far below it underflow to 0 / 0")
-    check_no_warnings(got.warnings, what=what, hint=hint)
+    check_no_warnings(got.warnings, what=what, hint=cause("softmax_no_max_shift"))
+    finite = isinstance(got.value, np.ndarray) and got.value.dtype.kind == "f" and np.all(np.isfinite(got.value))
+    hint = first_match(got.value, mistaken_softmax(z), cause("softmax_no_max_shift") if not finite else
+                       "subtract each row's own max before exp, then divide by each row's own sum")
     check_close(got.value, reference.activations.softmax(z), what=what, hint=hint, reveal=False)
     check_unmodified(z, got.args[0], what=what, name="z")

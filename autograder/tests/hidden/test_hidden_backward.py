@@ -4,8 +4,11 @@ and every function against the reference on secret inputs."""
 import numpy as np
 import pytest
 
-from nnkit.checks import check_close, check_tuple, check_unmodified, describe_call, numerical_gradients, scale_factor
-from nnkit.gradient_checks import check_gradients
+from nnkit.causes import cause
+from nnkit.checks import (
+    check_close, check_tuple, check_unmodified, describe_call, first_match, numerical_gradients, scale_factor,
+)
+from nnkit.gradient_checks import check_gradients, shape_hint
 
 pytestmark = pytest.mark.part("backward")
 
@@ -44,18 +47,28 @@ def random_network(rng, sizes, N, reference, activation):
 
 
 def mistaken_gradients(reference, params, cache, Y, activation):
-    """The gradients two common mistakes give, keyed by their hint: the reference's
-    backward run on a cache doctored so that it makes the mistake."""
+    """The gradients common mistakes give, keyed by their cause: the reference's backward
+    run on a cache (or weights) doctored so that it makes the mistake. Mistakes that
+    only fit networks whose neighbouring layers have equal widths are left out of others."""
     L = sum(1 for key in params if key.startswith("W"))
-    at_A, no_derivative = dict(cache), dict(cache)
+    at_A, no_derivative, wrong_layer, outputs = dict(cache), dict(cache), dict(cache), dict(cache)
     for l in range(1, L):
         at_A[f"Z{l}"] = cache[f"A{l}"]
         no_derivative[f"Z{l}"] = np.ones_like(cache[f"Z{l}"])  # relu'(1) == 1
+        wrong_layer[f"Z{l}"] = cache[f"Z{l + 1}"]
+    for l in range(1, L + 1):
+        outputs[f"A{l - 1}"] = cache[f"A{l}"]  # linear_backward given each layer's output
     backward = reference.backward.backward
-    return {"derivative applied to the activation A instead of the pre-activation Z":
-            backward(params, at_A, Y, activation),
-            "dA of a hidden layer is passed down without multiplying by the activation's derivative at Z":
-            backward(params, no_derivative, Y, "relu")}
+    mistakes = {cause("derivative_at_A"): backward(params, at_A, Y, activation),
+                cause("derivative_missing"): backward(params, no_derivative, Y, "relu"),
+                cause("linear_backward_wrong_input"): backward(params, outputs, Y, activation)}
+    if all(cache[f"Z{l}"].shape == cache[f"Z{l + 1}"].shape for l in range(1, L)):
+        mistakes[cause("derivative_wrong_layer")] = backward(params, wrong_layer, Y, activation)
+    if all(params[f"W{l}"].shape[0] == params[f"W{l}"].shape[1] for l in range(1, L + 1)):
+        transposed = {k: (v.T if k.startswith("W") else v) for k, v in params.items()}
+        # W enters only dA_prev = dZ @ W.T, so the transposed weights give dA_prev = dZ @ W.
+        mistakes[cause("dA_prev_untransposed")] = backward(transposed, cache, Y, activation)
+    return mistakes
 
 
 @pytest.mark.points(1)
@@ -91,9 +104,11 @@ def test_backward_matches_reference(submission, reference, rng, activation):
 
 @pytest.mark.points(1)
 def test_backward_four_layers(submission, reference, rng):
-    """Does backward handle any depth: a secret 4-layer tanh network?"""
+    """Does backward handle any depth: a secret 4-layer tanh network whose layers all have the width
+    of the output (where mixing up two layers gives wrong values rather than a shape error)?"""
     N = int(rng.integers(4, 9))
-    sizes = random_sizes(rng, 4)
+    C = int(rng.integers(3, 7))
+    sizes = [C + 1 + int(rng.integers(0, 3))] + [C] * 4
     params, X, Y, cache = random_network(rng, sizes, N, reference, "tanh")
     got = submission.call("backward", params, cache, Y, "tanh")
     what = describe_call("backward(params, cache, Y, 'tanh')", params=params, Y=Y)
@@ -139,7 +154,8 @@ def test_softmax_cross_entropy_backward_matches_reference(submission, reference,
         what = describe_call("softmax_cross_entropy_backward(probs, Y)", probs=probs, Y=Y)
         expected = reference.backward.softmax_cross_entropy_backward(probs, Y)
         factor = scale_factor(got.value, expected)
-        hint = ("missing the 1/N of the mean loss" if factor is not None and N > 1 and np.isclose(factor, N)
+        hint = (cause("dZ_missing_1_over_N") if factor is not None and N > 1 and np.isclose(factor, N)
+                else cause("gradient_sign") if factor is not None and np.isclose(factor, -1.0)
                 else "dZ_L = (probs - Y) / N")
         check_close(got.value, expected, what=what, hint=hint, reveal=False)
         check_unmodified(probs, got.args[0], what=what, name="probs")
@@ -149,18 +165,28 @@ def test_softmax_cross_entropy_backward_matches_reference(submission, reference,
 @pytest.mark.points(1)
 @pytest.mark.parametrize("batch", ["batch", "single"])
 def test_linear_backward_matches_reference(submission, reference, rng, batch):
-    """Does linear_backward match the reference on secret shapes (a batch, and a single example)?"""
+    """Does linear_backward match the reference on secret shapes (a batch, and a single example),
+    first with a square W (where a transposed product gives wrong values, not a shape error)?"""
     N = 1 if batch == "single" else int(rng.integers(2, 12))
     n_in, n_out = random_sizes(rng, 1, low=2, high=9)
-    dZ, A_prev, W = rng.normal(size=(N, n_out)), rng.normal(size=(N, n_in)), rng.normal(size=(n_in, n_out))
-    got = submission.call("linear_backward", dZ, A_prev, W)
-    what = describe_call("linear_backward(dZ, A_prev, W)", dZ=dZ, A_prev=A_prev, W=W)
-    result = check_tuple(got.value, ("dA_prev", "dW", "db"), what=what)
-    expected = reference.backward.linear_backward(dZ, A_prev, W)
-    hints = {"dA_prev": "dA_prev has the shape of A_prev: dZ times the transpose of W",
-             "dW": "dW has the shape of W: A_prev transposed times dZ, with no extra 1/N",
-             "db": "db must have shape (n_l,): sum dZ over axis 0 (the examples) without keepdims"}
-    for (name, hint), value, exp in zip(hints.items(), result, expected):
-        check_close(value, exp, what=f"{what}: {name}", hint=hint, reveal=False)
-    for name, before, after in zip(("dZ", "A_prev", "W"), (dZ, A_prev, W), got.args):
-        check_unmodified(before, after, what=what, name=name)
+    for n_in, n_out in ((n_out, n_out), (n_in, n_out)):
+        dZ, A_prev, W = rng.normal(size=(N, n_out)), rng.normal(size=(N, n_in)), rng.normal(size=(n_in, n_out))
+        got = submission.call("linear_backward", dZ, A_prev, W)
+        what = describe_call("linear_backward(dZ, A_prev, W)", dZ=dZ, A_prev=A_prev, W=W)
+        result = check_tuple(got.value, ("dA_prev", "dW", "db"), what=what)
+        expected = reference.backward.linear_backward(dZ, A_prev, W)
+        mistakes = {"dA_prev": [(cause("dA_prev_untransposed"), reference.backward.linear_backward(dZ, A_prev, W.T)[0])]
+                    if n_in == n_out else [],
+                    "dW": [(cause("dW_transposed"), expected[1].T), (cause("divided_by_N_twice"), expected[1] / N)]
+                    if N > 1 else [(cause("dW_transposed"), expected[1].T)],
+                    "db": []}
+        advice = {"dA_prev": "dA_prev has the shape of A_prev: dZ times the transpose of W",
+                  "dW": "dW has the shape of W: A_prev transposed times dZ, with no extra 1/N",
+                  "db": "db is dZ summed over the examples (axis 0)"}
+        for name, value, exp in zip(advice, result, expected):
+            hint = first_match(value, mistakes[name], advice[name])
+            if name != "dA_prev" and getattr(value, "shape", None) != exp.shape:
+                hint = shape_hint(name[1], value, exp.shape, N)
+            check_close(value, exp, what=f"{what}: {name}", hint=hint, reveal=False)
+        for name, before, after in zip(("dZ", "A_prev", "W"), (dZ, A_prev, W), got.args):
+            check_unmodified(before, after, what=what, name=name)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from nnkit.inputs import random_params
+from nnkit.causes import cause
 from nnkit.checks import (
     check_array, check_close, check_keys, check_no_warnings, check_scalar, check_unmodified,
     check_tuple, describe_call, fail, first_match, scale_factor,
@@ -35,23 +36,31 @@ def test_init_params_matches_reference(submission, reference, rng, layers):
     check_keys(got.value, list(expected), what=what)
     if set(got.value) != set(expected):
         fail(what, f"exactly the keys {sorted(expected)}", f"keys {sorted(got.value)}")
+    random_biases = any(isinstance(got.value[k], np.ndarray) and np.any(got.value[k] != 0.0)
+                        for k in expected if k.startswith("b"))
+    L = len(sizes) - 1
+    reverse_rng = np.random.default_rng(seed)  # the draws of a loop from layer L down to layer 1
+    reversed_weights = {f"W{l}": reverse_rng.standard_normal((sizes[l - 1], sizes[l])) * np.sqrt(2.0 / sizes[l - 1])
+                        for l in range(L, 0, -1)}
     for key in expected:
         value = got.value[key]
         factor = scale_factor(value, expected[key]) if key.startswith("W") else None
         if isinstance(value, np.ndarray) and value.shape == expected[key].shape[::-1] != expected[key].shape:
-            hint = "W_l has shape (n_{l-1}, n_l): one row per input unit, one column per output unit"
+            hint = cause("weight_shape_transposed")
+        elif random_biases:
+            hint = cause("init_random_biases")
         elif key.startswith("b"):
             hint = "biases start at zero, np.zeros(n_l); only the weights are random"
         elif factor is not None and not np.isclose(factor, 1.0):
-            hint = (f"the weights are {factor:.4g} times the reference's: scale by the He factor "
-                    "sqrt(2 / n_{l-1}), where n_{l-1} is the layer's fan-in")
+            hint = cause("init_wrong_scale")
         else:
-            hint = ("draw one rng.standard_normal((n_{l-1}, n_l)) per layer, in the order W1, W2, ..., "
-                    "with no other draws from the rng")
+            hint = first_match(value, {cause("init_draw_order"): reversed_weights[key]},
+                               "draw one rng.standard_normal((n_{l-1}, n_l)) per layer, in the order W1, W2, ..., "
+                               "with no other draws from the rng")
         check_close(value, expected[key], what=f"{what}: {key}", rtol=1e-12, atol=0, reveal=False, hint=hint)
     if got.rng_state != expected_rng.bit_generator.state:
         fail(what, "the rng to be left where drawing W1, ..., WL leaves it", "a different rng state",
-             "one standard_normal call per layer and nothing else")
+             cause("init_random_biases") if random_biases else "one standard_normal call per layer and nothing else")
 
 
 @pytest.mark.points(1)
@@ -62,8 +71,11 @@ def test_linear_forward_matches_reference(submission, reference, rng):
         A_prev, W, b = rng.normal(size=(N, n_in)), rng.normal(size=(n_in, n_out)), rng.normal(size=n_out)
         got = submission.call("linear_forward", A_prev, W, b)
         what = describe_call("linear_forward(A_prev, W, b)", A_prev=A_prev, W=W, b=b)
-        check_close(got.value, reference.forward.linear_forward(A_prev, W, b), what=what, reveal=False,
-                    hint="Z = A_prev @ W + b, with b added to every row")
+        mistakes = [(cause("bias_missing"), A_prev @ W)]
+        if n_in == n_out:
+            mistakes.append((cause("linear_forward_transposed_W"), A_prev @ W.T + b))
+        hint = first_match(got.value, mistakes, "Z = A_prev @ W + b, with b added to every row")
+        check_close(got.value, reference.forward.linear_forward(A_prev, W, b), what=what, reveal=False, hint=hint)
         for name, before, after in zip(("A_prev", "W", "b"), (A_prev, W, b), got.args):
             check_unmodified(before, after, what=what, name=name)
 
@@ -75,16 +87,14 @@ def cache_mistakes(key, ref_cache, params, activation, reference):
     if key == "A0":
         return {}
     if key.startswith("Z"):
-        return {f"Z{l} holds the activation; store the pre-activation A{l - 1} @ W{l} + b{l} there":
-                ref_cache[f"A{l}"],
-                f"the bias is missing: Z{l} = A{l - 1} @ W{l} + b{l}": ref_cache[f"A{l - 1}"] @ params[f"W{l}"]}
+        return {cause("cache_Z_holds_A"): ref_cache[f"A{l}"],
+                cause("bias_missing"): ref_cache[f"A{l - 1}"] @ params[f"W{l}"]}
     Z = ref_cache[f"Z{l}"]
     if l < L:
-        return {f"hidden layers must use the activation argument ({activation!r}), not {other!r}":
-                getattr(act, other)(Z) for other in ("relu", "sigmoid", "tanh") if other != activation}
-    return {"the output layer must apply softmax to its scores Z_L": Z,
-            "the output layer is softmax(Z_L) alone: do not apply the hidden activation first":
-                act.softmax(getattr(act, activation)(Z))}
+        return [(cause("activation_not_passed_on"), getattr(act, other)(Z))
+                for other in ("relu", "sigmoid", "tanh") if other != activation]
+    return {cause("no_softmax_output"): Z,
+            cause("output_activation_before_softmax"): act.softmax(getattr(act, activation)(Z))}
 
 
 def _check_forward(got, params, activation, reference, what):
@@ -125,8 +135,7 @@ def test_forward_large_scores_matches_reference(submission, reference, rng):
     params["W2"] *= rng.uniform(1e3, 5e3)
     got = submission.call("forward", params, X, "tanh")
     what = describe_call("forward(params, X, 'tanh')", params=params, X=X)
-    check_no_warnings(got.warnings, what=what,
-                      hint="use the stable softmax of activations.py for the output layer")
+    check_no_warnings(got.warnings, what=what, hint=cause("forward_unstable_softmax"))
     _check_forward(got, params, "tanh", reference, what)
 
 
@@ -143,11 +152,13 @@ def test_cross_entropy_matches_reference(submission, reference, rng):
     Y[np.arange(N), labels] = 1.0
     got = submission.call("cross_entropy", probs, Y)
     what = describe_call("cross_entropy(probs, Y)", probs=probs, Y=Y)
-    check_no_warnings(got.warnings, what=what, hint="clip before the log: np.log(np.maximum(probs, 1e-12))")
+    check_no_warnings(got.warnings, what=what, hint=cause("log_of_zero"))
     expected = reference.forward.cross_entropy(probs, Y)
-    hint = ("missing the 1/N of the mean loss: divide the sum by N = probs.shape[0]"
-            if isinstance(got.value, float) and np.isclose(got.value, N * expected) else
-            "the mean over the N rows of -sum_c Y * log(max(probs, 1e-12))")
+    mistakes = {N: cause("loss_not_mean"), 1 / C: cause("loss_mean_over_entries"), -1.0: cause("loss_sign")}
+    value = got.value if isinstance(got.value, float) else None
+    hint = next((h for k, h in mistakes.items() if value is not None and np.isclose(value, k * expected)),
+                cause("log_of_zero") if value is not None and not np.isfinite(value) else
+                "the mean over the N rows of -sum_c Y * log(max(probs, 1e-12))")
     check_scalar(got.value, expected, what=what, reveal=False, hint=hint)
     check_unmodified(probs, got.args[0], what=what, name="probs")
     check_unmodified(Y, got.args[1], what=what, name="Y")
@@ -162,11 +173,20 @@ def test_predict_matches_reference(submission, reference, rng):
     got = submission.call("predict", params, X, "sigmoid")
     what = describe_call("predict(params, X, 'sigmoid')", params=params, X=X)
     expected = reference.forward.predict(params, X, "sigmoid")
-    pred = check_array(got.value, what=what, shape=expected.shape, dtype=None,
-                       hint="one class id per row: np.argmax(probs, axis=1)")
+    probs, _ = reference.forward.forward(params, X, "sigmoid")
+    shape = getattr(got.value, "shape", None)
+    hint = (cause("predict_not_class_ids") if shape == probs.shape else
+            cause("argmax_wrong_axis") if shape == (probs.shape[1],) else
+            "one class id per row: np.argmax(probs, axis=1)")
+    pred = check_array(got.value, what=what, shape=expected.shape, dtype=None, hint=hint)
     if pred.dtype.kind not in "iu":
-        fail(what, "an integer array", f"dtype {pred.dtype}", "np.argmax returns ints; do not convert to float")
+        hint = first_match(pred, {cause("predict_not_class_ids"): probs.max(axis=1),
+                                  cause("class_ids_as_float"): expected},
+                           "one integer class id per row")
+        fail(what, "an integer array", f"dtype {pred.dtype}", hint)
     wrong = int(np.sum(pred != expected))
     if wrong:
-        fail(what, "the reference's class ids", f"{wrong} of {len(expected)} rows differ",
-             "np.argmax of forward(params, X, activation)'s probs over axis 1, with the activation passed on")
+        hint = cause("activation_not_passed_on") if np.array_equal(
+            pred, reference.forward.predict(params, X, "relu")) else \
+            "np.argmax of forward(params, X, activation)'s probs over axis 1, with the activation passed on"
+        fail(what, "the reference's class ids", f"{wrong} of {len(expected)} rows differ", hint)

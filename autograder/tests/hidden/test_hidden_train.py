@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from nnkit.inputs import random_params
+from nnkit.causes import cause
 from nnkit.checks import (
     check_close, check_keys, check_scalar, check_unmodified, describe_call, fail, first_match,
 )
@@ -29,9 +30,10 @@ def test_one_hot_matches_reference(submission, reference, rng):
     y = rng.integers(0, C - 1, size=int(rng.integers(1, 15)))
     got = submission.call("one_hot", y, C)
     what = describe_call(f"one_hot(y, num_classes={C})", y=y)
+    columns = got.value.shape[1] if isinstance(got.value, np.ndarray) and got.value.ndim == 2 else None
     check_close(got.value, reference.train.one_hot(y, C), what=what, rtol=0, atol=0, reveal=False,
-                hint="a float64 array of shape (N, num_classes) with Y[i, y[i]] = 1.0; size it by num_classes, "
-                     "not by the labels present")
+                hint=cause("one_hot_classes_from_labels") if columns == int(y.max()) + 1 != C else
+                "a float64 array of shape (N, num_classes) with Y[i, y[i]] = 1.0")
     check_unmodified(y, got.args[0], what=what, name="y")
 
 
@@ -50,19 +52,18 @@ def test_iterate_minibatches_matches_reference(submission, reference, rng):
         ref_rng = np.random.default_rng(seed)
         expected = list(reference.train.iterate_minibatches(X, Y, batch_size, ref_rng))
         if len(got.value) != len(expected):
-            hint = ("the last, smaller batch was dropped" if len(got.value) == len(expected) - 1
+            hint = (cause("minibatches_drop_last") if len(got.value) == len(expected) - 1
                     else "one batch per batch_size rows of a single permutation, the last one smaller")
             fail(what, f"{len(expected)} batches", f"{len(got.value)} batches", hint)
         for k, (batch, (X_ref, Y_ref)) in enumerate(zip(got.value, expected)):
             if not (isinstance(batch, tuple) and len(batch) == 2):
                 fail(what, f"batch {k} to be a tuple (X_batch, Y_batch)", type(batch).__name__)
-            hint = ("with order = rng.permutation(N), batch k holds rows order[k * B:(k + 1) * B] "
-                    "of X and of Y (the same rows of both)")
+            hint = cause("minibatches_not_one_permutation")
             check_close(batch[0], X_ref, what=f"{what}: X_batch {k}", rtol=0, atol=0, reveal=False, hint=hint)
             check_close(batch[1], Y_ref, what=f"{what}: Y_batch {k}", rtol=0, atol=0, reveal=False, hint=hint)
         if got.rng_state != ref_rng.bit_generator.state:
             fail(what, "the rng to be called exactly once, for rng.permutation(N)", "a different rng state",
-                 "rng used more than once: call rng.permutation(N) exactly once per pass")
+                 cause("minibatches_not_one_permutation"))
         check_unmodified(X, got.args[0], what=what, name="X")
         check_unmodified(Y, got.args[1], what=what, name="Y")
 
@@ -80,11 +81,12 @@ def test_sgd_step_matches_reference(submission, reference, rng):
     expected = {k: v.copy() for k, v in params.items()}
     reference.train.sgd_step(expected, grads, lr)
     updated = check_keys(got.args[0], list(params), what=what + ": params after the call")
+    unchanged = [k for k in params if isinstance(updated[k], np.ndarray) and updated[k].shape == params[k].shape
+                 and np.array_equal(updated[k], params[k])]
     for key in params:
         hint = first_match(updated[key], {
-            "params[k] was not changed: update the caller's dict itself (params[k] -= lr * grads[k]), "
-            "for every key, weights and biases alike": params[key],
-            "gradient ascent: sgd_step must subtract lr * grad": params[key] + lr * grads[key],
+            cause("sgd_skips_keys") if len(unchanged) < len(params) else cause("sgd_not_in_place"): params[key],
+            cause("sgd_ascent"): params[key] + lr * grads[key],
         }, "params[k] - lr * grads[k] for every key, stored in the params dict itself")
         check_close(updated[key], expected[key], what=f"{what}: params[{key!r}] after the call", reveal=False,
                     hint=hint)
@@ -104,8 +106,13 @@ def test_accuracy_matches_reference(submission, reference, rng):
                 break
         got = submission.call("accuracy", params, X, y, activation)
         what = describe_call(f"accuracy(params, X, y, {activation!r})", params=params, X=X, y=y)
+        mistakes = {cause("activation_not_passed_on"): reference.train.accuracy(params, X, y, "relu"),
+                    cause("accuracy_error_rate"): 1.0 - expected, cause("accuracy_count"): expected * len(y),
+                    cause("accuracy_percentage"): 100.0 * expected}
+        found = [c for c, v in mistakes.items() if isinstance(got.value, (int, float)) and np.isclose(got.value, v)]
         check_scalar(got.value, expected, what=what, rtol=1e-12, atol=0, reveal=False,
-                     hint="the fraction of rows where predict(params, X, activation) equals y, as a float")
+                     hint=found[0] if len(found) == 1 else  # a value two mistakes share names neither
+                     "the fraction of rows where predict(params, X, activation) equals y, as a float")
 
 
 @pytest.mark.points(1)

@@ -3,6 +3,7 @@ cases, shapes, dtypes, untouched inputs and numerical stability."""
 import numpy as np
 import pytest
 
+from nnkit.causes import cause
 from nnkit.checks import (
     check_array, check_close, check_no_warnings, check_unmodified, describe_call, fail, first_match,
 )
@@ -12,8 +13,6 @@ pytestmark = pytest.mark.part("activations")
 EXTREMES = np.array([[-1000.0, -710.0, -50.0, 0.0, 50.0, 710.0, 1000.0]])
 """Inputs where a naive exp(-z) overflows (below about -709)."""
 
-OVERFLOW_HINT = ("exp(-z) overflows for z below about -709: for negative z use exp(z) / (1 + exp(z)), "
-                 "which only exponentiates non-positive numbers")
 
 
 def _call(submission, name, z):
@@ -25,14 +24,30 @@ def _call(submission, name, z):
     return got, what
 
 
+def mistaken_softmax(z):
+    """What softmax mistakes give on z, as (cause, array) pairs: normalised over axis 0, or divided
+    by the row sums without keepdims (where those broadcast), each with and without the max shift."""
+    N, C = z.shape
+    pairs = []
+    with np.errstate(all="ignore"):
+        for shift in (z.max(axis=0, keepdims=True), 0.0):
+            powers = np.exp(z - shift)
+            pairs.append((cause("softmax_wrong_axis"), powers / powers.sum(axis=0, keepdims=True)))
+        if C == N or N == 1 or C == 1:
+            for shift in (z.max(axis=1, keepdims=True), 0.0):
+                powers = np.exp(z - shift)
+                pairs.append((cause("softmax_sum_no_keepdims"), powers / powers.sum(axis=1)))
+    return pairs
+
+
 @pytest.mark.points(1)
 def test_sigmoid_values(submission, rng):
     """Does sigmoid match 1 / (1 + exp(-z)) on moderate inputs, for any shape?"""
     for z in (rng.uniform(-6, 6, size=(4, 3)), rng.uniform(-6, 6, size=5), np.array([[0.0]])):
         got, what = _call(submission, "sigmoid", z)
         check_close(got.value, 1.0 / (1.0 + np.exp(-z)), what=what,
-                    hint=first_match(got.value, {"sigmoid is 1 / (1 + exp(-z)): check the sign in the exponent":
-                                                 1.0 / (1.0 + np.exp(z))}))
+                    hint=first_match(got.value, {cause("sigmoid_sign_in_exponent"): 1.0 / (1.0 + np.exp(z))},
+                                     "sigmoid(z) = 1 / (1 + exp(-z)) for every entry"))
 
 
 @pytest.mark.points(1)
@@ -40,9 +55,9 @@ def test_sigmoid_extremes(submission):
     """Is sigmoid finite and warning-free at +-1000, with limits 0 and 1?"""
     z = EXTREMES
     got, what = _call(submission, "sigmoid", z)
-    check_no_warnings(got.warnings, what=what, hint=OVERFLOW_HINT)
+    check_no_warnings(got.warnings, what=what, hint=cause("exp_overflow"))
     expected = np.array([[0.0, 0.0, np.exp(-50.0), 0.5, 1.0, 1.0, 1.0]])
-    check_close(got.value, expected, what=what, rtol=1e-7, atol=1e-12, hint=OVERFLOW_HINT)
+    check_close(got.value, expected, what=what, rtol=1e-7, atol=1e-12, hint=cause("exp_overflow"))
 
 
 @pytest.mark.points(1)
@@ -51,11 +66,9 @@ def test_sigmoid_derivative_values(submission, rng):
     z = np.concatenate([[0.0], rng.uniform(-6, 6, size=7)]).reshape(2, 4)
     got, what = _call(submission, "sigmoid_derivative", z)
     s = 1.0 / (1.0 + np.exp(-z))
-    hint = first_match(got.value, {
-        "z * (1 - z) is the derivative written for the activation value; compute s = sigmoid(z) first, "
-        "then return s * (1 - s)": z * (1.0 - z),
-        "returned the sigmoid itself, not its derivative s * (1 - s)": s,
-    })
+    hint = first_match(got.value, {cause("derivative_of_output_form"): z * (1.0 - z),
+                                   cause("derivative_returns_activation"): s},
+                       "compute s = sigmoid(z), then return s * (1 - s)")
     check_close(got.value, s * (1.0 - s), what=what, hint=hint)
 
 
@@ -66,9 +79,7 @@ def test_sigmoid_derivative_extremes(submission):
     got, what = _call(submission, "sigmoid_derivative", z)
     with np.errstate(over="ignore"):
         output_form = z * (1.0 - z)
-    hint = first_match(got.value, {"z * (1 - z) is the derivative written for the activation value; compute "
-                                   "s = sigmoid(z) first, then return s * (1 - s)": output_form},
-                       "compute it from a stable sigmoid(z): " + OVERFLOW_HINT)
+    hint = first_match(got.value, {cause("derivative_of_output_form"): output_form}, cause("exp_overflow"))
     check_no_warnings(got.warnings, what=what, hint=hint)
     expected = np.array([[0.0, 0.0, np.exp(-50.0), 0.25, np.exp(-50.0), 0.0, 0.0]])
     check_close(got.value, expected, what=what, rtol=1e-6, atol=1e-12, hint=hint)
@@ -90,12 +101,10 @@ def test_relu_derivative_small_case(submission):
     z = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0], [1e-3, -1e-3, 7.0, -7.0, 0.0]])
     got = submission.call("relu_derivative", z)
     what = describe_call("relu_derivative(z)", z=z)
-    check_array(got.value, what=what, shape=z.shape,
-                hint="return float64 zeros and ones, e.g. (z > 0).astype(np.float64), not a boolean mask")
+    check_array(got.value, what=what, shape=z.shape, hint="float64 zeros and ones of z's shape")
     check_unmodified(z, got.args[0], what=what, name="z")
     expected = np.array([[0.0, 0.0, 0.0, 1.0, 1.0], [1.0, 0.0, 1.0, 0.0, 0.0]])
-    hint = first_match(got.value, {"the derivative at z == 0 is 0.0 by the contract: use z > 0, not z >= 0":
-                                   (z >= 0).astype(float)},
+    hint = first_match(got.value, {cause("relu_derivative_at_zero"): (z >= 0).astype(float)},
                        "1.0 where z > 0, else 0.0")
     check_close(got.value, expected, what=what, rtol=0, atol=0, hint=hint)
 
@@ -105,7 +114,7 @@ def test_tanh_values(submission, rng):
     """Does tanh match the hyperbolic tangent, including its limits at +-1000?"""
     z = np.concatenate([rng.uniform(-4, 4, size=6), [-1000.0, 1000.0]]).reshape(2, 4)
     got, what = _call(submission, "tanh", z)
-    check_no_warnings(got.warnings, what=what, hint="np.tanh is stable; (exp(z) - exp(-z)) / ... overflows")
+    check_no_warnings(got.warnings, what=what, hint=cause("tanh_overflow"))
     check_close(got.value, np.tanh(z), what=what, hint="use np.tanh(z)")
 
 
@@ -114,30 +123,27 @@ def test_tanh_derivative_values(submission, rng):
     """Is tanh_derivative 1 - tanh(z)**2, evaluated at the pre-activation z?"""
     z = np.concatenate([[0.0], rng.uniform(-3, 3, size=5)]).reshape(3, 2)
     got, what = _call(submission, "tanh_derivative", z)
-    hint = first_match(got.value, {
-        "1 - z**2 is the derivative written for the activation value; use 1 - tanh(z)**2": 1.0 - z * z,
-    })
+    hint = first_match(got.value, {cause("derivative_of_output_form"): 1.0 - z * z},
+                       "compute t = tanh(z), then return 1 - t**2")
     check_close(got.value, 1.0 - np.tanh(z) ** 2, what=what, hint=hint)
 
 
 @pytest.mark.points(1)
 def test_softmax_small_cases(submission, rng):
     """Is softmax row-wise: an exact small case, rows summing to 1 on a non-square input, and N == 1?"""
-    z = np.array([[0.0, np.log(2.0), np.log(3.0)], [5.0, 5.0, 5.0]])
+    z = np.array([[0.0, np.log(2.0), np.log(3.0)], [5.0, 5.0, 5.0], [np.log(4.0), 0.0, 0.0]])
     got, what = _call(submission, "softmax", z)
-    column_wise = np.exp(z) / np.exp(z).sum(axis=0, keepdims=True)
-    check_close(got.value, np.array([[1 / 6, 2 / 6, 3 / 6], [1 / 3, 1 / 3, 1 / 3]]), what=what,
-                hint=first_match(got.value, {"normalised over the wrong axis: divide each row by its own sum, "
-                                             "e.sum(axis=1, keepdims=True)": column_wise},
-                                 "out[i, j] = exp(z[i, j]) / sum_k exp(z[i, k]), row by row"))
+    # z is square, so the two usual axis mistakes give values of the right shape, told apart here.
+    hint = first_match(got.value, mistaken_softmax(z), "out[i, j] = exp(z[i, j]) / sum_k exp(z[i, k]), row by row")
+    check_close(got.value, np.array([[1 / 6, 2 / 6, 3 / 6], [1 / 3, 1 / 3, 1 / 3], [4 / 6, 1 / 6, 1 / 6]]),
+                what=what, hint=hint)
 
     z = rng.normal(0.0, 2.0, size=(5, 3))
     got, what = _call(submission, "softmax", z)
     probs = got.value
     if np.any(probs < 0):
         fail(what, "non-negative probabilities", f"minimum {probs.min():.3g}", None)
-    hint = ("normalised over the wrong axis: divide each row by its own sum, "
-            "e.sum(axis=1, keepdims=True)") if np.allclose(probs.sum(axis=0), 1.0) else \
+    hint = cause("softmax_wrong_axis") if np.allclose(probs.sum(axis=0), 1.0) else \
         "divide exp(z) by each row's sum, keeping the axis (keepdims=True) so it broadcasts row by row"
     check_close(probs.sum(axis=1), np.ones(5), what=what + " (row sums)", hint=hint)
     e = np.exp(z)
@@ -159,11 +165,12 @@ def test_softmax_large_entries(submission):
                   [10000.0, 10001.0, 10002.0]])
     got = submission.call("softmax", z)
     what = describe_call("softmax(z)", z=z)
-    hint = ("exp overflows (or every entry underflows) for large entries: subtract each row's own max "
-            "before exp (z.max(axis=1, keepdims=True), not one max over the whole array)")
-    check_no_warnings(got.warnings, what=what, hint=hint)
-    check_array(got.value, what=what, shape=z.shape, hint=hint)
+    check_no_warnings(got.warnings, what=what, hint=cause("softmax_no_max_shift"))
+    check_array(got.value, what=what, shape=z.shape,
+                hint=cause("softmax_no_max_shift") if getattr(got.value, "shape", None) == z.shape else None)
     check_unmodified(z, got.args[0], what=what, name="z")
+    hint = first_match(got.value, mistaken_softmax(z), "subtract each row's own max before exp, then divide by "
+                                                       "each row's own sum")
     small = np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum()  # softmax ignores a shift per row
     expected = np.array([small, [1 / 3, 1 / 3, 1 / 3], [0.0, 0.0, 1.0], small])
     check_close(got.value, expected, what=what, hint=hint)

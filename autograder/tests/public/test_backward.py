@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from nnkit.inputs import random_params
+from nnkit.causes import cause
 from nnkit.checks import (
     CheckFailed, check_array, check_close, check_keys, check_relative_error, check_tuple, check_unmodified,
-    describe_call, fail, numerical_gradients, scale_factor,
+    describe_call, fail, first_match, numerical_gradients, scale_factor,
 )
-from nnkit.gradient_checks import GRAD_TOL, check_gradients
+from nnkit.gradient_checks import GRAD_TOL, check_gradients, shape_hint
 from nnkit.proxy import NotImplementedYet, StudentCrash, StudentError, StudentTimeout
 
 pytestmark = pytest.mark.part("backward")
@@ -171,7 +172,7 @@ def test_softmax_cross_entropy_backward(submission, rng):
     what = describe_call("softmax_cross_entropy_backward(probs, Y)", probs=probs, Y=Y)
     expected = (probs - Y) / N
     factor = scale_factor(got.value, expected)
-    hint = {N: "missing the 1/N of the mean loss", -1: "wrong sign: probs - Y, not Y - probs"}.get(
+    hint = {N: cause("dZ_missing_1_over_N"), -1: cause("gradient_sign")}.get(
         None if factor is None else round(factor), "dZ_L = (probs - Y) / N")
     check_close(got.value, expected, what=what, hint=hint)
     check_unmodified(probs, got.args[0], what=what, name="probs")
@@ -188,19 +189,17 @@ def test_linear_backward_shapes(submission, rng):
     dA_prev, dW, db = check_tuple(got.value, ("dA_prev", "dW", "db"), what=what)
     check_array(dA_prev, what=what + ": dA_prev", shape=(N, n_in),
                 hint="dA_prev has the shape of A_prev: multiply dZ by the transpose of W")
-    check_array(dW, what=what + ": dW", shape=(n_in, n_out),
-                hint="dW has the shape of W, (n_{l-1}, n_l); a transposed product gives (n_l, n_{l-1})")
-    check_array(db, what=what + ": db", shape=(n_out,),
-                hint="db must have shape (n_l,): sum dZ over axis 0 (the examples) without keepdims")
+    check_array(dW, what=what + ": dW", shape=(n_in, n_out), hint=shape_hint("W", dW, (n_in, n_out), N))
+    check_array(db, what=what + ": db", shape=(n_out,), hint=shape_hint("b", db, (n_out,), N))
     for name, before, after in zip(("dZ", "A_prev", "W"), (dZ, A_prev, W), got.args):
         check_unmodified(before, after, what=what, name=name)
 
 
 @pytest.mark.points(1)
 def test_linear_backward_values(submission, rng):
-    """Are dA_prev, dW and db the gradients of sum(dZ * (A_prev @ W + b)), also for N == 1?"""
-    for N in (5, 1):
-        n_in, n_out = 4, 3
+    """Are dA_prev, dW and db the gradients of sum(dZ * (A_prev @ W + b)), for a square W, a batch
+    and a batch of one?"""
+    for N, n_in, n_out in ((5, 3, 3), (5, 4, 3), (1, 4, 3)):
         dZ, A_prev, W = rng.normal(size=(N, n_out)), rng.normal(size=(N, n_in)), rng.normal(size=(n_in, n_out))
         got = submission.call("linear_backward", dZ, A_prev, W)
         what = describe_call("linear_backward(dZ, A_prev, W)", dZ=dZ, A_prev=A_prev, W=W)
@@ -208,16 +207,22 @@ def test_linear_backward_values(submission, rng):
         # Z = A_prev @ W + b is linear, so the upstream gradient dZ makes sum(dZ * Z) the loss to differentiate.
         inputs = {"A_prev": A_prev, "W": W, "b": rng.normal(size=n_out)}
         numeric = numerical_gradients(lambda p: np.sum(dZ * (p["A_prev"] @ p["W"] + p["b"])), inputs, EPS)
+        # With a square W, the two transposition mistakes give values of the right shape.
+        square = {"dA_prev": (cause("dA_prev_untransposed"), dZ @ W),
+                  "dW": (cause("dW_transposed"), numeric["W"].T)} if n_in == n_out else {}
         for name, value in zip(("dA_prev", "dW", "db"), result):
             expected = numeric[name[1:]]
+            advice = {"dA_prev": "dA_prev has the shape of A_prev, (N, n_{l-1}): it carries dZ back "
+                                 "through the weights W (chain rule on Z = A_prev @ W + b)",
+                      "dW": "dW has the shape of W, (n_{l-1}, n_l): each entry pairs one input column of "
+                            "A_prev with one column of dZ, summed over the N examples",
+                      "db": "db is dZ summed over the examples (axis 0)"}[name]
+            hint = first_match(value, [square[name]] if name in square else [], advice)
             factor = scale_factor(value, expected)
-            hint = ("dZ already carries the 1/N of the mean loss: do not divide by N here"
-                    if factor is not None and N > 1 and np.isclose(factor, 1.0 / N) else
-                    {"dA_prev": "dA_prev has the shape of A_prev, (N, n_{l-1}): it carries dZ back "
-                                "through the weights W (chain rule on Z = A_prev @ W + b)",
-                     "dW": "dW has the shape of W, (n_{l-1}, n_l): each entry pairs one input column of "
-                           "A_prev with one column of dZ, summed over the N examples",
-                     "db": "db is dZ summed over the examples (axis 0)"}[name])
+            if factor is not None and N > 1 and np.isclose(factor, 1.0 / N):
+                hint = cause("divided_by_N_twice")
+            if name != "dA_prev" and getattr(value, "shape", None) != expected.shape:
+                hint = shape_hint(name[1], value, expected.shape, N)
             check_relative_error(value, expected, what=f"{what}: {name}", tol=GRAD_TOL,
                                  against="centered finite differences", hint=hint)
 
@@ -233,7 +238,8 @@ def test_backward_gradient_check(submission, rng, activation, sizes):
     got = submission.call("backward", params, cache, Y, activation)
     what = describe_call(f"backward(params, cache, Y, {activation!r})", params=params, Y=Y)
     numeric = numerical_gradients(None, params, EPS, many=losses(submission, X, Y, activation))
-    check_gradients(got.value, params, numeric, what, N)
+    check_gradients(got.value, params, numeric, what, N, cache=cache, activation=activation,
+                    rerun=lambda changed, name: submission.backward(params, changed, Y, name))
 
 
 @pytest.mark.points(1)
@@ -243,7 +249,8 @@ def test_backward_single_example(submission, rng):
     grads = submission.backward(params, cache, Y, "tanh")
     what = describe_call("backward(params, cache, Y, 'tanh')", params=params, Y=Y)
     numeric = numerical_gradients(None, params, EPS, many=losses(submission, X, Y, "tanh"))
-    check_gradients(grads, params, numeric, what, 1)
+    check_gradients(grads, params, numeric, what, 1, cache=cache, activation="tanh",
+                    rerun=lambda changed, name: submission.backward(params, changed, Y, name))
 
 
 @pytest.mark.points(1)
@@ -253,13 +260,15 @@ def test_backward_structure_and_inputs(submission, rng):
     got = submission.call("backward", params, cache, Y, "sigmoid")
     what = describe_call("backward(params, cache, Y, 'sigmoid')", params=params, Y=Y)
     grads = check_keys(got.value, list(params), what=what,
-                       hint="return a dict with a gradient for every parameter: W1, b1, ..., WL, bL")
+                       hint=cause("missing_gradients") if isinstance(got.value, dict) else
+                       "return a dict with a gradient for every parameter: W1, b1, ..., WL, bL")
     extra = sorted(set(grads) - set(params))
     if extra:
         fail(what, f"exactly the keys {sorted(params)}", f"extra keys {extra}",
              "return only the parameter gradients")
     for key, value in params.items():
-        check_array(grads[key], what=f"{what}: grads[{key!r}]", shape=value.shape)
+        check_array(grads[key], what=f"{what}: grads[{key!r}]", shape=value.shape,
+                    hint=shape_hint(key, grads[key], value.shape, 7))
     check_unmodified(params, got.args[0], what=what, name="params")
     check_unmodified(cache, got.args[1], what=what, name="cache")
     check_unmodified(Y, got.args[2], what=what, name="Y")
@@ -275,12 +284,11 @@ def test_backward_is_fast(submission, rng):
     _, cache = forward(submission, params, X, "relu")
     got = submission.call("backward", params, cache, Y, "relu", timeout=5)
     what = describe_call("backward(params, cache, Y, 'relu')", params=params, Y=Y)
-    grads = check_keys(got.value, list(params), what=what)
+    grads = check_keys(got.value, list(params), what=what,
+                       hint=cause("missing_gradients") if isinstance(got.value, dict) else None)
     for key, value in params.items():
-        check_array(grads[key], what=f"{what}: grads[{key!r}]", shape=value.shape)
+        check_array(grads[key], what=f"{what}: grads[{key!r}]", shape=value.shape,
+                    hint=shape_hint(key, grads[key], value.shape, N))
     if got.seconds >= limit:
         fail(what, f"to finish in under {limit:g} s (the reference takes a few milliseconds)",
-             f"{got.seconds:.2f} s",
-             "backward must use the chain rule through the cache (a few matrix products per layer), "
-             "not finite differences or Python loops over every entry")
-
+             f"{got.seconds:.2f} s", cause("backward_not_backpropagation"))

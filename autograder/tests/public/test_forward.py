@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from nnkit.inputs import random_params
+from nnkit.causes import cause
 from nnkit.checks import (
     check_array, check_close, check_keys, check_no_warnings, check_scalar, check_unmodified,
     check_tuple, describe_call, fail, first_match, scale_factor,
@@ -22,12 +23,26 @@ def forward_probs(submission, params, X, activation):
     return check_array(probs, what=what + ": probs", shape=(X.shape[0], params[f"W{len(params) // 2}"].shape[1]))
 
 
-def he_weights(layer_sizes, seed):
-    """The weights the init_params docstring specifies for this seed, and the rng state after them."""
+def he_weights(layer_sizes, seed, reverse=False):
+    """The weights the init_params docstring specifies for this seed, and the rng state after them;
+    ``reverse``: the weights a loop from the last layer down to the first would draw instead."""
     rng = np.random.default_rng(seed)
-    weights = [rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
-               for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])]
-    return weights, rng.bit_generator.state
+    shapes = list(zip(layer_sizes[:-1], layer_sizes[1:]))
+    order = reversed(range(len(shapes))) if reverse else range(len(shapes))
+    weights = {i: rng.standard_normal(shapes[i]) * np.sqrt(2.0 / shapes[i][0]) for i in order}
+    return [weights[i] for i in range(len(shapes))], rng.bit_generator.state
+
+
+def shape_hint(value, shape):
+    """The cause of a weight matrix of the wrong shape, when it is the transpose of the right one."""
+    if isinstance(value, np.ndarray) and value.shape == tuple(shape)[::-1] != tuple(shape):
+        return cause("weight_shape_transposed")
+    return "W_l has shape (n_{l-1}, n_l): one row per input unit, one column per output unit"
+
+
+def random_biases(params):
+    """Whether init_params' result holds a non-zero bias (a draw from the rng)."""
+    return any(isinstance(v, np.ndarray) and np.any(v != 0.0) for k, v in params.items() if k.startswith("b"))
 
 
 @pytest.mark.points(1)
@@ -45,11 +60,11 @@ def test_init_params_structure(submission, layer_sizes):
     for l in range(1, L + 1):
         n_in, n_out = layer_sizes[l - 1], layer_sizes[l]
         check_array(params[f"W{l}"], what=f"{what}: W{l}", shape=(n_in, n_out),
-                    hint="W_l has shape (n_{l-1}, n_l): one row per input unit, one column per output unit")
+                    hint=shape_hint(params[f"W{l}"], (n_in, n_out)))
         b = check_array(params[f"b{l}"], what=f"{what}: b{l}", shape=(n_out,),
                         hint="b_l is a vector of shape (n_l,), e.g. np.zeros(n_l)")
         if np.any(b != 0.0):
-            fail(f"{what}: b{l}", "zeros", "non-zero entries", "biases start at zero; only the weights are random")
+            fail(f"{what}: b{l}", "zeros", "non-zero entries", cause("init_random_biases"))
 
 
 @pytest.mark.points(1)
@@ -59,33 +74,40 @@ def test_init_params_he_formula(submission):
     got = submission.call("init_params", layer_sizes, seed)
     what = describe_call("init_params(layer_sizes, np.random.default_rng(7))", layer_sizes=layer_sizes)
     weights, state = he_weights(layer_sizes, seed)
+    reversed_weights, _ = he_weights(layer_sizes, seed, reverse=True)
     check_keys(got.value, [f"W{l}" for l in range(1, 4)], what=what)
     for l, expected in enumerate(weights, start=1):
-        check_array(got.value[f"W{l}"], what=f"{what}: W{l}", shape=expected.shape,
-                    hint="W_l has shape (n_{l-1}, n_l): one row per input unit, one column per output unit")
-        factor = scale_factor(got.value[f"W{l}"], expected)
+        value = got.value[f"W{l}"]
+        check_array(value, what=f"{what}: W{l}", shape=expected.shape, hint=shape_hint(value, expected.shape))
+        factor = scale_factor(value, expected)
         if factor is not None and not np.isclose(factor, 1.0):
-            hint = (f"the weights are {factor:.4g} times the expected ones: scale by the He factor "
-                    "sqrt(2 / n_{l-1}), where n_{l-1} is the layer's fan-in")
+            hint = cause("init_wrong_scale")
+        elif random_biases(got.value):
+            hint = cause("init_random_biases")
         else:
-            hint = ("draw one rng.standard_normal((n_{l-1}, n_l)) per layer, in the order W1, W2, ..., "
-                    "with no other draws from the rng (biases are zeros, not random)")
-        check_close(got.value[f"W{l}"], expected, what=f"{what}: W{l}", rtol=1e-12, atol=0, hint=hint)
+            hint = first_match(value, {cause("init_draw_order"): reversed_weights[l - 1]},
+                               "draw one rng.standard_normal((n_{l-1}, n_l)) per layer, in the order W1, W2, ..., "
+                               "with no other draws from the rng (biases are zeros, not random)")
+        check_close(value, expected, what=f"{what}: W{l}", rtol=1e-12, atol=0, hint=hint)
     if got.rng_state != state:
         fail(what, "the rng to be left where drawing W1, ..., WL leaves it",
              "a different rng state (more or fewer numbers were drawn)",
-             "one standard_normal call per layer and nothing else: no np.random.* functions, no random biases")
+             cause("init_random_biases") if random_biases(got.value) else
+             "one standard_normal call per layer and nothing else: no np.random.* functions")
 
 
 @pytest.mark.points(1)
 def test_linear_forward(submission, rng):
-    """Is linear_forward A_prev @ W + b, with b broadcast over the rows, also for a batch of one?"""
-    for N in (4, 1):
-        A_prev, W, b = rng.normal(size=(N, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
+    """Is linear_forward A_prev @ W + b, with b broadcast over the rows, for a square W, a batch
+    and a batch of one?"""
+    for N, n_in, n_out in ((4, 3, 3), (4, 3, 2), (1, 3, 2)):
+        A_prev, W, b = rng.normal(size=(N, n_in)), rng.normal(size=(n_in, n_out)), rng.normal(size=n_out)
         got = submission.call("linear_forward", A_prev, W, b)
         what = describe_call("linear_forward(A_prev, W, b)", A_prev=A_prev, W=W, b=b)
-        hint = first_match(got.value, {"the bias b is missing: Z = A_prev @ W + b": A_prev @ W},
-                           "Z = A_prev @ W + b, shape (N, n_l)")
+        mistakes = [(cause("bias_missing"), A_prev @ W)]
+        if n_in == n_out:  # a square W lets W.T through, with wrong values
+            mistakes.append((cause("linear_forward_transposed_W"), A_prev @ W.T + b))
+        hint = first_match(got.value, mistakes, "Z = A_prev @ W + b, shape (N, n_l)")
         check_close(got.value, A_prev @ W + b, what=what, hint=hint)
         for name, before, after in zip(("A_prev", "W", "b"), (A_prev, W, b), got.args):
             check_unmodified(before, after, what=what, name=name)
@@ -99,9 +121,8 @@ def test_forward_softmax_regression_small_case(submission):
     got = submission.call("forward", params, X, "relu")
     what = describe_call("forward(params, X)", params=params, X=X)
     probs, _ = check_tuple(got.value, ("probs", "cache"), what=what)
-    hint = first_match(probs, {"the output layer must apply softmax to its scores Z_L":
-                               np.tile(params["b1"], (2, 1)),
-                               "the bias is missing: Z_L = A_{L-1} @ W_L + b_L": np.full((2, 3), 1 / 3)},
+    hint = first_match(probs, {cause("no_softmax_output"): np.tile(params["b1"], (2, 1)),
+                               cause("bias_missing"): np.full((2, 3), 1 / 3)},
                        "the output layer is softmax(A_{L-1} @ W_L + b_L); a one-layer network has no hidden layer")
     check_close(probs, np.tile([1 / 6, 2 / 6, 3 / 6], (2, 1)), what=what + ": probs", hint=hint)
 
@@ -129,21 +150,19 @@ def test_forward_cache(submission, rng, activation, layer_sizes):
         check_array(Z, what=f'{what}: cache["Z{l}"]', shape=shape)
         check_array(A, what=f'{what}: cache["A{l}"]', shape=shape)
         check_close(Z, A_prev @ params[f"W{l}"] + params[f"b{l}"], what=f'{what}: cache["Z{l}"]',
-                    hint=first_match(Z, {f"Z{l} holds the activation; store the pre-activation "
-                                         f"A{l - 1} @ W{l} + b{l} there": A},
+                    hint=first_match(Z, {cause("cache_Z_holds_A"): A, cause("bias_missing"): A_prev @ params[f"W{l}"]},
                                      f"Z{l} = A{l - 1} @ W{l} + b{l}, computed from the previous layer's A"))
         if l < L:
-            candidates = {f"hidden layers must use the activation argument ({activation!r}), "
-                          f"not {other!r}": submission.call(other, Z).value
-                          for other in ACTIVATIONS if other != activation}
+            candidates = [(cause("activation_not_passed_on"), submission.call(other, Z).value)
+                          for other in ACTIVATIONS if other != activation]
             expected = submission.call(activation, Z).value
             check_close(A, expected, what=f'{what}: cache["A{l}"]',
                         hint=first_match(A, candidates, f"A{l} = {activation}(Z{l}) in a hidden layer"))
         else:
             expected = submission.call("softmax", Z).value
-            candidates = {"the output layer is softmax(Z_L) alone: do not apply the hidden activation first":
+            candidates = {cause("output_activation_before_softmax"):
                           submission.call("softmax", submission.call(activation, Z).value).value,
-                          "the output layer must apply softmax to its scores": Z}
+                          cause("no_softmax_output"): Z}
             check_close(A, expected, what=f'{what}: cache["A{L}"]', hint=first_match(A, candidates))
             check_close(probs, A, what=what + ": probs", hint=f'probs is the last activation, cache["A{L}"]')
     check_close(probs.sum(axis=1), np.ones(N), what=what + ": row sums of probs")
@@ -170,10 +189,15 @@ def test_forward_large_scores(submission, rng):
     params["W2"] *= 1e3
     got = submission.call("forward", params, X, "tanh")
     what = describe_call("forward(params, X, 'tanh')", params=params, X=X)
-    hint = "use the stable softmax of activations.py for the output layer (it subtracts each row's max)"
+    probs, cache = check_tuple(got.value, ("probs", "cache"), what=what)
+    scores = cache.get("Z2") if isinstance(cache, dict) else None
+    if isinstance(probs, np.ndarray) and isinstance(scores, np.ndarray) and probs.shape == scores.shape \
+            and np.array_equal(probs, scores):
+        hint = cause("no_softmax_output")
+    else:
+        hint = cause("forward_unstable_softmax")
     check_no_warnings(got.warnings, what=what, hint=hint)
-    probs = check_array(check_tuple(got.value, ("probs", "cache"), what=what)[0], what=what + ": probs",
-                        shape=(5, 3), hint=hint)
+    probs = check_array(probs, what=what + ": probs", shape=(5, 3), hint=hint)
     check_close(probs.sum(axis=1), np.ones(5), what=what + ": row sums of probs", hint=hint)
 
 
@@ -185,9 +209,7 @@ def test_cross_entropy_small_case(submission):
     got = submission.call("cross_entropy", probs, Y)
     what = describe_call("cross_entropy(probs, Y)", probs=probs, Y=Y)
     expected = -(np.log(0.5) + np.log(0.8)) / 2
-    mistakes = {2.0: "missing the 1/N of the mean loss: divide the sum by N = probs.shape[0]",
-                1 / 3: "averaged over all N * C entries: divide by the number of rows N only",
-                -1.0: "sign flipped: the loss is -sum(Y * log(probs)) / N"}
+    mistakes = {2.0: cause("loss_not_mean"), 1 / 3: cause("loss_mean_over_entries"), -1.0: cause("loss_sign")}
     hint = next((h for k, h in mistakes.items()
                  if isinstance(got.value, float) and np.isclose(got.value, k * expected)), None)
     check_scalar(got.value, expected, what=what, hint=hint)
@@ -202,9 +224,10 @@ def test_cross_entropy_zero_probability(submission):
     Y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     got = submission.call("cross_entropy", probs, Y)
     what = describe_call("cross_entropy(probs, Y)", probs=probs, Y=Y)
-    hint = "log(0) is -inf: clip first, np.log(np.maximum(probs, 1e-12))"
-    check_no_warnings(got.warnings, what=what, hint=hint)
-    check_scalar(got.value, -(np.log(1e-12) + np.log(0.5)) / 2, what=what, hint=hint)
+    check_no_warnings(got.warnings, what=what, hint=cause("log_of_zero"))
+    expected = -(np.log(1e-12) + np.log(0.5)) / 2
+    summed = isinstance(got.value, float) and np.isclose(got.value, 2 * expected)
+    check_scalar(got.value, expected, what=what, hint=cause("loss_not_mean") if summed else cause("log_of_zero"))
 
 
 @pytest.mark.points(1)
@@ -213,12 +236,18 @@ def test_predict(submission, rng):
     params, X = random_params(rng, [4, 6, 3], scale=3.0, bias_scale=0.5), rng.normal(size=(40, 4))
     got = submission.call("predict", params, X, "tanh")
     what = describe_call("predict(params, X, 'tanh')", params=params, X=X)
-    pred = check_array(got.value, what=what, shape=(40,), dtype=None,
-                       hint="one class id per row: np.argmax(probs, axis=1)")
-    if pred.dtype.kind not in "iu":
-        fail(what, "an integer array", f"dtype {pred.dtype}", "np.argmax returns ints; do not convert to float")
     probs = forward_probs(submission, params, X, "tanh")
-    hint = first_match(pred, {"predict must pass its activation on to forward":
+    shape = getattr(got.value, "shape", None)
+    hint = (cause("predict_not_class_ids") if shape == probs.shape else
+            cause("argmax_wrong_axis") if shape == (probs.shape[1],) else
+            "one class id per row: np.argmax(probs, axis=1)")
+    pred = check_array(got.value, what=what, shape=(40,), dtype=None, hint=hint)
+    if pred.dtype.kind not in "iu":
+        hint = first_match(pred, {cause("predict_not_class_ids"): probs.max(axis=1),
+                                  cause("class_ids_as_float"): np.argmax(probs, axis=1)},
+                           "one integer class id per row")
+        fail(what, "an integer array", f"dtype {pred.dtype}", hint)
+    hint = first_match(pred, {cause("activation_not_passed_on"):
                               np.argmax(forward_probs(submission, params, X, "relu"), axis=1)},
                        "the index of the largest probability of each row, np.argmax(probs, axis=1)")
     check_close(pred.astype(np.int64), np.argmax(probs, axis=1).astype(np.int64), what=what,

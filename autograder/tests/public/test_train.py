@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from nnkit.inputs import random_params
+from nnkit.causes import cause
 from nnkit.checks import (
     check_array, check_close, check_keys, check_scalar, check_tuple, check_unmodified, describe_call, fail,
     first_match,
@@ -50,7 +51,7 @@ def check_batches(got, X, Y, batch_size, seed, what):
     if len(batches) != len(expected):
         hint = None
         if len(batches) == len(expected) - 1 and N % batch_size:
-            hint = "the last, smaller batch was dropped: loop over range(0, N, batch_size)"
+            hint = cause("minibatches_drop_last")
         fail(what, f"{len(expected)} batches (N={N}, batch_size={batch_size})", f"{len(batches)} batches", hint)
     for k, (batch, idx) in enumerate(zip(batches, expected)):
         if not (isinstance(batch, tuple) and len(batch) == 2):
@@ -60,18 +61,15 @@ def check_batches(got, X, Y, batch_size, seed, what):
         check_array(X_batch, what=f"{what}: X_batch {k}", shape=(len(idx), X.shape[1]))
         check_array(Y_batch, what=f"{what}: Y_batch {k}", shape=(len(idx), Y.shape[1]))
         if not np.array_equal(X_batch, X[idx]):
-            hint = ("some examples are missing or repeated: slice one permutation of all N rows"
-                    if covered != list(range(N)) else
-                    "rows in another order: with order = rng.permutation(N), batch k is "
-                    "order[k * batch_size:(k + 1) * batch_size]")
-            fail(what, f"X_batch {k} to hold rows {idx.tolist()}", f"rows {X_batch[:, 0].tolist()}", hint)
+            got_rows = f"rows {X_batch[:, 0].tolist()}" + (" (some rows missing or repeated over the batches)"
+                                                           if covered != list(range(N)) else "")
+            fail(what, f"X_batch {k} to hold rows {idx.tolist()}", got_rows, cause("minibatches_not_one_permutation"))
         if not np.array_equal(Y_batch, Y[idx]):
             fail(what, f"Y_batch {k} to hold the labels of the rows in X_batch {k}", "labels of other rows",
-                 "index X and Y with the same permutation")
+                 cause("minibatches_not_one_permutation"))
     if got.rng_state != rng.bit_generator.state:
         fail(what, "the rng to be called exactly once, for rng.permutation(N)", "a different rng state",
-             "rng used more than once (or not at all): call rng.permutation(N) exactly once per pass, "
-             "and no np.random.* function")
+             cause("minibatches_not_one_permutation"))
     check_unmodified(X, got.args[0], what=what, name="X")
     check_unmodified(Y, got.args[1], what=what, name="Y")
 
@@ -82,8 +80,10 @@ def test_one_hot_small_case(submission):
     y = np.array([2, 0, 1, 2, 0])
     got = submission.call("one_hot", y, 4)
     what = describe_call("one_hot(y, num_classes=4)", y=y)
+    columns = got.value.shape[1] if isinstance(got.value, np.ndarray) and got.value.ndim == 2 else None
     check_array(got.value, what=what, shape=(5, 4),
-                hint="C = num_classes columns, even if the largest class does not occur in y; float64 values")
+                hint=cause("one_hot_classes_from_labels") if columns == y.max() + 1 else
+                "C = num_classes columns, even if the largest class does not occur in y")
     expected = np.array([[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0]], dtype=float)
     check_close(got.value, expected, what=what, rtol=0, atol=0, hint="Y[i, y[i]] = 1.0 and 0.0 elsewhere")
     check_unmodified(y, got.args[0], what=what, name="y")
@@ -125,13 +125,11 @@ def test_sgd_step_in_place(submission, rng):
                  and updated[k].shape == params[k].shape and np.array_equal(updated[k], params[k])]
     for key in params:
         if key in unchanged and len(unchanged) < len(params):
-            hint = f"only some entries were updated ({', '.join(unchanged)} unchanged): update every key of params"
+            hint = cause("sgd_skips_keys")
         elif key in unchanged:
-            hint = ("params was not changed: assigning to a loop variable (p = p - ...) or returning a new dict "
-                    "does not update the caller's dict; write params[k] -= lr * grads[k]")
+            hint = cause("sgd_not_in_place")
         else:
-            hint = first_match(updated[key], {"gradient ascent: sgd_step must subtract lr * grad":
-                                              params[key] + lr * grads[key]},
+            hint = first_match(updated[key], {cause("sgd_ascent"): params[key] + lr * grads[key]},
                                "params[k] - lr * grads[k] for every key, weights and biases alike")
         check_close(updated[key], params[key] - lr * grads[key], what=f"{what}: params[{key!r}] after the call",
                     hint=hint)
@@ -140,25 +138,66 @@ def test_sgd_step_in_place(submission, rng):
 @pytest.mark.points(1)
 def test_accuracy_small_case(submission):
     """Is accuracy the fraction of rows whose predicted class (with the given activation) equals y?"""
-    # W1 = W2 = identity and zero biases: a tanh network predicts argmax(x); a relu network predicts
-    # class 0 for rows without a positive entry.
+    # W1 = W2 = identity and zero biases: a tanh network predicts argmax(x) (4 of 5 right); a relu
+    # network predicts class 0 for rows without a positive entry (2 of 5 right). Each mistake below
+    # gives its own value.
     params = {"W1": np.eye(3), "b1": np.zeros(3), "W2": np.eye(3), "b2": np.zeros(3)}
-    X = np.array([[-3.0, -1.0, -2.0], [1.0, 2.0, 0.5], [-2.0, -3.0, -0.5], [0.5, -1.0, 2.0]])
-    y = np.array([1, 1, 2, 0])
+    X = np.array([[-3.0, -1.0, -2.0], [1.0, 2.0, 0.5], [-2.0, -3.0, -0.5], [0.5, -1.0, 2.0], [2.0, 1.0, -1.0]])
+    y = np.array([1, 1, 2, 0, 0])
     got = submission.call("accuracy", params, X, y, "tanh")
     what = describe_call("accuracy(params, X, y, 'tanh')", params=params, X=X, y=y)
     hint = None
     if isinstance(got.value, (int, float)) and not isinstance(got.value, bool):
-        if got.value == 3:
-            hint = "returned the number of correct predictions: divide by N for a fraction"
-        elif got.value == 0.25:
-            hint = "accuracy must pass its activation on to predict"
-        elif got.value == 75:
-            hint = "a fraction in [0, 1], not a percentage"
+        hint = {4: cause("accuracy_count"), 0.4: cause("activation_not_passed_on"),
+                0.2: cause("accuracy_error_rate"), 80: cause("accuracy_percentage")}.get(got.value)
     if not isinstance(got.value, float):
         fail(what, "a Python float", type(got.value).__name__, hint or "return float(...)")
-    check_scalar(got.value, 0.75, what=what, hint=hint)
+    check_scalar(got.value, 0.8, what=what, hint=hint)
     check_unmodified(params, got.args[0], what=what, name="params")
+
+
+def broken_helper(submission):
+    """The first of train's helpers that gets a small case wrong (its name), or None.
+
+    train runs on the student's own one_hot, iterate_minibatches, sgd_step and
+    accuracy, so a mistake in one of them also shows in train's results; a
+    train test then names no cause of its own but points to the helper.
+    """
+    X, Y = indexed_data(5)
+    W = np.array([[1.0, -2.0], [0.5, 3.0]])
+    probes = {
+        "one_hot": lambda: np.array_equal(submission.one_hot(np.array([2, 0]), 4),
+                                          np.array([[0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])),
+        "iterate_minibatches": lambda: _batches_ok(submission.call("iterate_minibatches", X, Y, 2, 1), X, Y, 2, 1),
+        "sgd_step": lambda: (lambda got: got.value is None and np.array_equal(got.args[0]["W1"], W - 0.5)
+                             and np.array_equal(got.args[0]["b1"], np.full(2, -0.5)))(
+            submission.call("sgd_step", {"W1": W, "b1": np.zeros(2)}, {"W1": np.ones((2, 2)), "b1": np.ones(2)}, 0.5)),
+        "accuracy": lambda: submission.accuracy({"W1": np.eye(2), "b1": np.zeros(2)}, np.eye(2), np.array([0, 0]),
+                                                "tanh") == 0.5,
+    }
+    for name, probe in probes.items():
+        try:
+            if not probe():
+                return name
+        except Exception:  # an error in the helper, or a result of another kind
+            return name
+    return None
+
+
+def _batches_ok(got, X, Y, batch_size, seed):
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(X.shape[0])
+    expected = [order[k:k + batch_size] for k in range(0, X.shape[0], batch_size)]
+    return (len(got.value) == len(expected) and got.rng_state == rng.bit_generator.state
+            and all(np.array_equal(b[0], X[i]) and np.array_equal(b[1], Y[i]) for b, i in zip(got.value, expected))
+            and np.array_equal(got.args[0], X) and np.array_equal(got.args[1], Y))
+
+
+def train_cause(broken, found):
+    """The cause a train test recognised, unless a helper of train is wrong (then: which one)."""
+    if broken:
+        return f"train uses your {broken}, which gets a small case wrong (see its own test): fix it first"
+    return found
 
 
 def _train(submission, params, X, y, seed, **options):
@@ -197,7 +236,8 @@ def test_train_history_determinism_and_rng(submission, rng):
     X_val, y_val = blobs(rng, 12, 4, 3)
     params = random_params(rng, [4, 6, 3], scale=1.0, bias_scale=0.1)
     options = dict(epochs=3, batch_size=8, lr=0.1, activation="tanh", X_val=X_val, y_val=y_val)
-    first, what = _train(submission, params, X, y, 11, **options)
+    first, what = _train(submission, params, X, y, 11, **options)  # first: the test counts for train (report)
+    broken = broken_helper(submission)
     _check_history(first.value, what, 3, with_val=True)
     check_unmodified(X, first.args[1], what=what, name="X")
     check_unmodified(y, first.args[2], what=what, name="y")
@@ -206,11 +246,11 @@ def test_train_history_determinism_and_rng(submission, rng):
         expected_rng.permutation(30)
     if first.rng_state != expected_rng.bit_generator.state:
         fail(what, "the rng to be used only by iterate_minibatches: one permutation(N) per epoch",
-             "a different rng state", "rng used more than once per epoch, or not at all")
+             "a different rng state", train_cause(broken, cause("train_rng_misused")))
     second, _ = _train(submission, params, X, y, 11, **options)
     if first.value != second.value or any(not np.array_equal(first.args[0][k], second.args[0][k]) for k in params):
         fail(what, "identical results for identical params and seed", "different results",
-             "use only the rng passed in (no np.random.* functions, no other seeds)")
+             train_cause(broken, cause("train_rng_misused")))
 
     got, what = _train(submission, params, X, y, 11, epochs=2, batch_size=8, lr=0.1)
     _check_history(got.value, what, 2, with_val=False)
@@ -218,12 +258,42 @@ def test_train_history_determinism_and_rng(submission, rng):
 
 @pytest.mark.points(1)
 def test_train_steps_and_losses(submission, rng):
-    """With lr = 0, is every loss the loss of the untouched params? With batch_size >= N, is every epoch
-    one gradient step on all of X, loss[e] the loss before it and val_accuracy[e] the accuracy after it?"""
+    """With batch_size >= N, is every epoch one gradient step on all of X, loss[e] the loss before it and
+    val_accuracy[e] the accuracy after it? With lr = 0, is every loss the loss of the untouched params?"""
     X, y = blobs(rng, 12, 3, 3)
     X_val, y_val = blobs(rng, 9, 3, 3)
     params = random_params(rng, [3, 4, 3], scale=2.0, bias_scale=0.1)
     Y = np.eye(3)[y]
+
+    # batch_size >= N: every epoch is one gradient step on all of X, taken by hand below too.
+    lr = 0.5
+    got, what = _train(submission, params, X, y, 3, epochs=2, batch_size=64, lr=lr, activation="sigmoid",
+                       X_val=X_val, y_val=y_val)  # first: the test counts for train (report)
+    broken = broken_helper(submission)
+    _check_history(got.value, what, 2, with_val=True)
+    expected = by_hand(submission, params, X, Y, X_val, y_val, lr, "sigmoid")
+    # The same steps with a known mistake, to name it when the result matches.
+    wrong_lr = by_hand(submission, params, X, Y, X_val, y_val, 0.1, "sigmoid")
+    relu_backward = by_hand(submission, params, X, Y, X_val, y_val, lr, "sigmoid", backward_activation="relu")
+    updated = check_keys(got.args[0], list(params), what=what + ": params after training")
+    for key in params:
+        hint = first_match(updated[key], {train_cause(broken, cause("train_wrong_lr")): wrong_lr["params"][key],
+                                          train_cause(broken, cause("activation_not_passed_on")):
+                                          relu_backward["params"][key]},
+                           "for each batch: forward, cross_entropy, backward, then sgd_step(params, grads, lr) on "
+                           "the params passed in (in place), always with the given activation")
+        check_close(updated[key], expected["params"][key], what=f"{what}: params[{key!r}] after training",
+                    rtol=1e-9, atol=1e-12, hint=hint)
+    for e, (value, want) in enumerate(zip(got.value["loss"], expected["loss"])):
+        after = np.isclose(value, expected["loss_after"][e], rtol=1e-9)
+        check_scalar(value, want, what=f"{what}: history['loss'][{e}]", rtol=1e-9,
+                     hint=train_cause(broken, cause("train_loss_after_update")) if after else
+                     "the loss of each batch is computed before that batch's update")
+    for e, (value, want) in enumerate(zip(got.value["val_accuracy"], expected["val_accuracy"])):
+        on_training_data = value == expected["train_accuracy"][e] != want
+        check_scalar(value, want, what=f"{what}: history['val_accuracy'][{e}]", rtol=1e-12,
+                     hint=train_cause(broken, cause("train_val_on_training_data")) if on_training_data else
+                     "val_accuracy[e] is accuracy(params, X_val, y_val, activation) after epoch e")
 
     # lr = 0 and batches of equal size: the mean of the batch losses is the loss on all of X.
     got, what = _train(submission, params, X, y, 2, epochs=2, batch_size=4, lr=0.0, activation="sigmoid")
@@ -231,35 +301,32 @@ def test_train_steps_and_losses(submission, rng):
     loss = submission.cross_entropy(forward(submission, params, X, "sigmoid")[0], Y)
     for e, value in enumerate(got.value["loss"]):
         check_scalar(value, loss, what=f"{what}: history['loss'][{e}]", rtol=1e-9,
-                     hint="history['loss'][e] is the mean over epoch e's batches of the batch loss "
-                          "(each a mean over its rows), not their sum")
+                     hint=train_cause(broken, cause("train_loss_sum")) if np.isclose(value, 3 * loss) else  # 3 batches
+                     "history['loss'][e] is the mean over epoch e's batches of the batch loss (each a mean "
+                     "over its rows)")
 
-    lr = 0.5
-    got, what = _train(submission, params, X, y, 3, epochs=2, batch_size=64, lr=lr, activation="sigmoid",
-                       X_val=X_val, y_val=y_val)
-    _check_history(got.value, what, 2, with_val=True)
-    expected_params, expected_loss, expected_val = {k: v.copy() for k, v in params.items()}, [], []
-    for _ in range(2):  # the same steps taken by hand, with the (reference) forward and backward
-        probs, cache = forward(submission, expected_params, X, "sigmoid")
-        expected_loss.append(submission.cross_entropy(probs, Y))
-        grads = check_keys(submission.backward(expected_params, cache, Y, "sigmoid"), list(params),
-                           what="backward(params, cache, Y, 'sigmoid'), needed to test train,")
-        expected_params = {k: v - lr * grads[k] for k, v in expected_params.items()}
-        pred = check_array(submission.predict(expected_params, X_val, "sigmoid"), dtype=None, shape=y_val.shape,
-                           what="predict(params, X_val, 'sigmoid'), needed to test train,")
-        expected_val.append(float(np.mean(pred == y_val)))
-    updated = check_keys(got.args[0], list(params), what=what + ": params after training")
-    for key in params:
-        check_close(updated[key], expected_params[key], what=f"{what}: params[{key!r}] after training",
-                    rtol=1e-9, atol=1e-12,
-                    hint="for each batch: forward, cross_entropy, backward, then sgd_step(params, grads, lr) on "
-                         "the params passed in (in place), always with the given activation")
-    for e, (value, expected) in enumerate(zip(got.value["loss"], expected_loss)):
-        check_scalar(value, expected, what=f"{what}: history['loss'][{e}]", rtol=1e-9,
-                     hint="the loss of each batch is computed before that batch's update")
-    for e, (value, expected) in enumerate(zip(got.value["val_accuracy"], expected_val)):
-        check_scalar(value, expected, what=f"{what}: history['val_accuracy'][{e}]", rtol=1e-12,
-                     hint="val_accuracy[e] is accuracy(params, X_val, y_val, activation) after epoch e")
+
+def by_hand(submission, params, X, Y, X_val, y_val, lr, activation, epochs=2, backward_activation=None):
+    """Full-batch training taken step by step with the (reference) forward, backward and predict:
+    the params after ``epochs`` steps, the loss before and after each step, and the accuracy on
+    (X_val, y_val) and on the training data after each. ``backward_activation``: the activation
+    given to backward, when it is not ``activation``."""
+    current = {k: v.copy() for k, v in params.items()}
+    out = {"loss": [], "loss_after": [], "val_accuracy": [], "train_accuracy": []}
+    y = np.argmax(Y, axis=1)
+    for _ in range(epochs):
+        probs, cache = forward(submission, current, X, activation)
+        out["loss"].append(submission.cross_entropy(probs, Y))
+        grads = check_keys(submission.backward(current, cache, Y, backward_activation or activation), list(params),
+                           what="backward(params, cache, Y, activation), needed to test train,")
+        current = {k: v - lr * grads[k] for k, v in current.items()}
+        out["loss_after"].append(submission.cross_entropy(forward(submission, current, X, activation)[0], Y))
+        for key, (inputs, labels) in (("val_accuracy", (X_val, y_val)), ("train_accuracy", (X, y))):
+            pred = check_array(submission.predict(current, inputs, activation), dtype=None, shape=labels.shape,
+                               what="predict(params, X, activation), needed to test train,")
+            out[key].append(float(np.mean(pred == labels)))
+    out["params"] = current
+    return out
 
 
 @pytest.mark.points(1)
