@@ -9,7 +9,6 @@ from pathlib import Path
 from nnkit import grouping
 from nnkit.causes import CatalogueError, catalogue
 from nnkit.contract import PARTS
-from nnkit.sandbox import tier_warning
 
 CSV_COLUMNS = ["submission", "score", "max_score", *PARTS, "status",
                "tier", "seconds", "tests_passed", "tests_total"]
@@ -81,6 +80,8 @@ class SubmissionResult:
     def tier_warning(self) -> str:
         """A warning when the student's code ran in the weakest configuration, else ""
         (see nnkit.sandbox.tier_warning)."""
+        from nnkit.sandbox import tier_warning  # not at the top: the student release has no sandbox
+
         return tier_warning(self.tier)
 
     def part_score(self, part: str) -> float:
