@@ -52,17 +52,29 @@ def instructor(tmp_path_factory):
     home = Path(tempfile.mkdtemp(prefix="nnkit-instructor-"))
     kit = home / "kit"
     shutil.copytree(ROOT, kit, ignore=lambda folder, names: [n for n in names if n in LEFT_OUT])
-    # The kit's .venv, as `make setup` makes it (here with root's package cache, to save the downloads).
+    # The kit's .venv: this checkout's own where the user can run it (as in CI, where it is made from
+    # the system interpreter; the Makefile's PYTHONPATH puts the copy's code first), else one made
+    # as `make setup` makes it, with root's package cache.
     venv = kit / ".venv"
-    subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True, capture_output=True)
-    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-e", str(kit)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    (venv / ".installed").touch()
+    if _runnable_by_others(ROOT / ".venv" / "bin" / "python") and (ROOT / ".venv" / ".installed").is_file():
+        venv.symlink_to(ROOT / ".venv")
+    else:
+        subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True, capture_output=True)
+        done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-e", str(kit)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        (venv / ".installed").touch()
     subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(home)], check=True)
     home.chmod(0o755)
     yield user, kit, venv / "bin" / "python"
     shutil.rmtree(home, ignore_errors=True)
+
+
+def _runnable_by_others(path: Path) -> bool:
+    """Can any user run this interpreter and read what is around it (o+x on every folder above)?"""
+    real = path.resolve()
+    folders = [*path.parents, *real.parents]
+    return real.is_file() and all(f.stat().st_mode & 0o001 for f in folders) and real.stat().st_mode & 0o005 == 0o005
 
 
 def _as_user(user, kit: Path, cmd: list[str], **env) -> subprocess.CompletedProcess:
