@@ -89,9 +89,15 @@ BLAS_ENV |= {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "MALLOC_TRIM_THRESHOLD_": s
 """glibc would hand each mini-batch's arrays (about 200 KB) their own fresh mmap until its
 adaptive threshold settles, which makes a fresh process's first MNIST epoch 2.5x slower."""
 BOOTSTRAP = (
-    "import sys; sys.path[:0] = sys.argv[4].split(':'); "
-    "from nnkit.worker import main; main(sys.argv[1:4] + sys.argv[5:])"
+    "import sys; sys.path[:0] = sys.argv[4].split(':')\n"
+    "try:\n"
+    "    from nnkit.worker import main\n"
+    "except BaseException as exc:\n"
+    "    import os; print(f'the worker could not import its own modules: {exc!r}', flush=True); os._exit(3)\n"
+    "main(sys.argv[1:4] + sys.argv[5:])"
 )
+"""The worker's start: its own modules fail to import only by the grader's doing (exit code
+ISOLATION_FAILED, reported as a grader error), before any student code runs."""
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -598,6 +604,8 @@ class Worker:
             return "it closed its channel"
         if code < 0:
             return _signal_reason(-code)
+        if code == ISOLATION_FAILED and not self.imported:
+            raise GraderError("the worker could not start: " + bytes(self.output).decode(errors="replace")[-300:])
         return f"the process exited with code {code} (sys.exit or os._exit in your code?)"
 
     @property

@@ -379,6 +379,20 @@ def test_a_shared_file_the_worker_cannot_read_is_a_grader_error(tier, make_backe
     assert _relu(backend, np.arange(3.0)).value.tolist() == [0.0, 1.0, 2.0]  # the next call still works
 
 
+def test_a_worker_missing_its_own_modules_is_a_grader_error(make_backend, monkeypatch):
+    """When a worker cannot import the kit's own modules (a broken install), is that a grader error
+    naming the cause, not an exit blamed on the student's code?"""
+    if not _available("rlimits"):
+        tier_missing("isolation tier 'rlimits' is not available on this machine")
+    monkeypatch.setattr(sandbox, "WORKER_MODULES", tuple(m for m in sandbox.WORKER_MODULES if m != "worker.py"))
+    backend = make_backend("rlimits", """
+        def relu(z):
+            return z
+    """)
+    with pytest.raises(GraderError, match="could not import its own modules"):
+        _relu(backend)
+
+
 def test_forked_workers_are_kept_apart(tmp_path):
     """With one forking sandbox per submission: can a configuration's worker read another's
     package, reach it over UDP on loopback, signal it or the zygote, or see its scratch folder?"""
