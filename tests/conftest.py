@@ -29,3 +29,13 @@ def workers_can_reach_temp_folders(tmp_path_factory):
     """Let other users pass through (not list) the base folder above every test's folder."""
     if os.geteuid() == 0:
         tmp_path_factory.getbasetemp().chmod(0o711)
+
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.figures import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("figures measured by this run")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -30,6 +30,7 @@ from tests.gradescope.container import (Gradescope, base_rootfs, rootfs_key, sec
                                         tools_missing)
 from tests.hostile.cases import GENERATORS, load_cases
 from tests.hostile.cases import build as build_case
+from tests.figures import report_figure
 from tests.tiers import tier_missing
 
 pytestmark = pytest.mark.slow
@@ -65,7 +66,7 @@ def gradescope(tmp_path_factory) -> Gradescope:
     work = tmp_path_factory.mktemp("gradescope")
     image = Gradescope(work, rootfs, pip_cache=CACHE / "pip-cache")
     image.build(zip_path, seccomp=seccomp_program(work, landlock=True), edit=_shorten_limits)
-    print(f"\n[gradescope] base {rootfs.name} (key {rootfs_key()}); setup.sh took {image.setup_seconds:.0f} s")
+    report_figure(f"\n[gradescope] base {rootfs.name} (key {rootfs_key()}); setup.sh took {image.setup_seconds:.0f} s")
     return image
 
 
@@ -77,7 +78,7 @@ def _runs(image: Gradescope, submissions: dict[str, Path], landlock: bool) -> di
     seconds = [r.seconds for r in runs.values()]
     peaks = [r.peak_bytes for r in runs.values() if r.peak_bytes]
     limits = next(iter(runs.values())).limits
-    print(f"\n[gradescope, Landlock {'allowed' if landlock else 'refused'}] {len(runs)} submissions: "
+    report_figure(f"\n[gradescope, Landlock {'allowed' if landlock else 'refused'}] {len(runs)} submissions: "
           f"{sum(seconds) / len(seconds):.1f} s each on average (max {max(seconds):.1f} s), peak memory "
           f"{max(peaks) / 2**20:.0f} MB; limits applied: {', '.join(limits) or 'none'}")
     return runs

@@ -35,6 +35,7 @@ from nnkit.runner import grade_folder
 from nnkit.sandbox import detect_tier, landlock_abi
 from tests.hostile.cases import GENERATORS, load_cases
 from tests.hostile.cases import build as build_case
+from tests.figures import report_figure
 from tests.tiers import REQUIRED, tier_missing
 
 CASES = load_cases()
@@ -200,7 +201,7 @@ def batch(request, generated, tmp_path_factory) -> Batch:
     found.planted_before, found.planted_after = planted_before, _planted(submissions)
     found.grader_tmp_left = sorted(str(p) for p in grader_tmp.iterdir())
     found.submissions_changed = _tree_digest(submissions) != before
-    print(f"\n[{tier}] graded {len(results)} submissions in {seconds:.0f} s (jobs=2)")
+    report_figure(f"\n[{tier}] graded {len(results)} submissions in {seconds:.0f} s (jobs=2)")
     return found
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.figures import report_figure
+
 from nnkit.grade import build_grader
 from nnkit.runner import grade_folder
 
@@ -104,6 +106,6 @@ def test_sandbox_and_hostile_tests_as_an_ordinary_user(instructor):
     done = _as_user(user, kit, [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-k", "rlimits",
                                 "tests/test_sandbox.py", "tests/test_hostile.py"], NNKIT_REQUIRE_TIERS="1")
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-    print(f"\n[as {USER}] {summary}")
+    report_figure(f"\n[as {USER}] {summary}")
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
     assert " passed" in summary
