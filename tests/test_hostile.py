@@ -169,6 +169,9 @@ def batch(request, generated, tmp_path_factory) -> Batch:
     if tier == "rlimits" and os.geteuid() == 0 and REQUIRED:
         pytest.skip("in CI, this batch runs as an ordinary user, where instructors meet the rlimits tier "
                     "(tests/test_unprivileged_instructor.py)")
+    if tier == "setuid" and REQUIRED:
+        pytest.skip("in CI, this batch runs in the Gradescope-like container, where instructors meet the setuid "
+                    "tier, with Landlock refused (tests/test_gradescope_container.py)")
     expectations = _expectations(tier)
     submissions = tmp_path_factory.mktemp(f"nnkit-hostile-submissions-{tier}")
     for case in CASES:
