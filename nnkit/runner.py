@@ -19,6 +19,8 @@ batch stopped by Ctrl-C (nnkit.interrupt) leaves only finished results.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import json
 import os
 import queue
@@ -152,8 +154,43 @@ def _targets(grader: Grader) -> list[str]:
     return [str(grader.tests_dir / s) for s in grader.suites if (grader.tests_dir / s).is_dir()]
 
 
+def manifest_key(grader: Grader) -> str:
+    """What the manifest depends on, hashed: the suites' files and which of them run, the
+    assignment's folder and configuration, the kit's code, and the Python and pytest versions."""
+    from nnkit.config import CONFIG_PATH
+
+    kit_dir = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    parts = [fingerprint.hash_tree(grader.tests_dir, fingerprint.CACHE_NAMES),
+             fingerprint.hash_tree(CONFIG_PATH.parent, fingerprint.CACHE_NAMES),
+             json.dumps([list(grader.suites), list(grader.skip_files), sys.version, fingerprint._versions(),
+                         dataclasses.asdict(grader.config)], sort_keys=True, default=str)]
+    parts += [f"{p.name}:{hashlib.sha256(p.read_bytes()).hexdigest()}" for p in sorted(kit_dir.glob("*.py"))]
+    for part in parts:
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def collect_manifest(grader: Grader) -> list[dict]:
-    """Every test of the suites with its part, points and suite, in collection order."""
+    """Every test of the suites with its part, points and suite, in collection order; kept in the
+    cache folder under a key of everything it depends on (manifest_key), so a run of the autograder
+    for each submission, or a batch after an unchanged one, does not collect the suites again."""
+    cached = Path(grader.cache_dir) / f"manifest-{manifest_key(grader)}.json"
+    try:
+        return json.loads(cached.read_text())
+    except (OSError, ValueError):
+        pass
+    manifest = _collect_manifest(grader)
+    try:
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(manifest))
+        os.replace(tmp, cached)
+    except OSError:
+        pass  # a read-only cache only costs the next run a collection
+    return manifest
+
+
+def _collect_manifest(grader: Grader) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="nnkit-collect-") as tmp:
         tmp = Path(tmp)
         (tmp / "pytest.ini").write_text(PYTEST_INI)
