@@ -13,17 +13,11 @@ and functions all come from the file.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from nnkit.config import ASSIGNMENT_DIR
+from nnkit.config import ASSIGNMENT_DIR, read_toml
 from nnkit.contract import FUNCTIONS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 CATALOGUE_PATH = ASSIGNMENT_DIR / "causes.toml"
 """The assignment's catalogue of causes."""
@@ -61,13 +55,7 @@ def load_catalogue(path: Path | str = CATALOGUE_PATH) -> dict[str, Cause]:
     a key other than ``text`` and ``functions``.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise CatalogueError(f"catalogue of causes not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(f"{path}: {exc}") from None
+    data = read_toml(path, "catalogue of causes", CatalogueError)
     causes = {}
     for key, entry in data.items():
         where = f"{path}: cause [{key}]"

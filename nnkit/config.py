@@ -120,16 +120,23 @@ def _similarity(data: dict, path: Path) -> SimilarityConfig:
     return SimilarityConfig(**values)
 
 
+def read_toml(path: Path, what: str, error: type[Exception] | None = None) -> dict:
+    """The TOML file at ``path``; ``error`` (default ConfigError) names the file when it is
+    missing ("<what> not found: <path>") or malformed."""
+    error = error or ConfigError
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: {exc}") from None
+
+
 def load_config(path: Path | str = CONFIG_PATH) -> AssignmentConfig:
     """Read and check config.toml; raise ConfigError naming the file and key on a problem."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"assignment config not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    data = read_toml(path, "assignment config")
     a = _section(data, "assignment", path)
     parts = tuple(a["parts"])
     files = dict(_section(data, "files", path))

@@ -57,6 +57,15 @@ def build_grader(*, backend: str = "sandbox", tier: str | None = None,
     return grader.prepare()
 
 
+def batch_arguments_problem(submissions: Path, jobs: int) -> str | None:
+    """What is wrong with the SUBMISSIONS and JOBS of a command over a class (None: nothing)."""
+    if not submissions.is_dir():
+        return f"SUBMISSIONS={submissions} is not a folder"
+    if jobs < 1:
+        return f"JOBS must be at least 1, got {jobs}"
+    return None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nnkit grade", description=__doc__.splitlines()[0])
     parser.add_argument("submissions", type=Path, help="folder holding one sub-folder or .zip per submission")
@@ -71,11 +80,9 @@ def main(argv=None) -> int:
     parser.add_argument("--compare", type=Path, default=None, metavar="DIR",
                         help="an earlier grading run's OUT: write OUT/changes.csv and a report section on what changed")
     args = parser.parse_args(argv)
-    if not args.submissions.is_dir():
-        print(f"error: SUBMISSIONS={args.submissions} is not a folder", file=sys.stderr)
-        return 2
-    if args.jobs < 1:
-        print(f"error: JOBS must be at least 1, got {args.jobs}", file=sys.stderr)
+    problem = batch_arguments_problem(args.submissions, args.jobs)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -628,11 +628,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("build/grades"), help="output folder")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes at a time")
     args = parser.parse_args(argv)
-    if not args.submissions.is_dir():
-        print(f"error: SUBMISSIONS={args.submissions} is not a folder", file=sys.stderr)
-        return 2
-    if args.jobs < 1:
-        print(f"error: JOBS must be at least 1, got {args.jobs}", file=sys.stderr)
+    from nnkit.grade import batch_arguments_problem
+
+    problem = batch_arguments_problem(args.submissions, args.jobs)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         result = similarity_report(args.submissions, args.out, jobs=args.jobs)

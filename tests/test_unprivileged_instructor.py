@@ -26,6 +26,7 @@ from tests.figures import report_figure
 
 from nnkit.grade import build_grader
 from nnkit.runner import grade_folder
+from nnkit.sandbox import _world_executable
 
 pytestmark = pytest.mark.slow
 
@@ -73,10 +74,9 @@ def instructor(tmp_path_factory):
 
 
 def _runnable_by_others(path: Path) -> bool:
-    """Can any user run this interpreter and read what is around it (o+x on every folder above)?"""
-    real = path.resolve()
-    folders = [*path.parents, *real.parents]
-    return real.is_file() and all(f.stat().st_mode & 0o001 for f in folders) and real.stat().st_mode & 0o005 == 0o005
+    """Can any user run this interpreter (a symlink, as in a venv: the folders above the link too)?"""
+    return (path.resolve().is_file() and _world_executable(path)
+            and all(folder.stat().st_mode & 0o001 for folder in path.parents))
 
 
 def _as_user(user, kit: Path, cmd: list[str], **env) -> subprocess.CompletedProcess:
