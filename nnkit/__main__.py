@@ -7,12 +7,12 @@ import importlib
 import sys
 
 COMMANDS = {
-    "bench": ("nnkit.bench:main", "time the reference trainer against scikit-learn's MLPClassifier"),
-    "release": ("nnkit.release:main", "build student_template/ and the student and solution releases"),
-    "grade": ("nnkit.grade:main", "grade a folder of submissions into a gradebook, feedback and a report"),
-    "bench-grade": ("nnkit.bench_grade:main", "seconds per submission, sandboxed vs in-process"),
-    "run-autograder": ("nnkit.run_autograder:main", "Gradescope entry point: grade /autograder/submission"),
-    "similarity": ("nnkit.similarity:main", "which pairs of submissions share unusual code (academic integrity)"),
+    "bench": ("nnkit.benches.bench:main", "time the reference trainer against scikit-learn's MLPClassifier"),
+    "release": ("nnkit.releases.release:main", "build student_template/ and the student and solution releases"),
+    "grade": ("nnkit.grading.grade:main", "grade a folder of submissions into a gradebook, feedback and a report"),
+    "bench-grade": ("nnkit.benches.bench_grade:main", "seconds per submission, sandboxed vs in-process"),
+    "run-autograder": ("nnkit.grading.run_autograder:main", "Gradescope entry point: grade /autograder/submission"),
+    "similarity": ("nnkit.reports.similarity:main", "which pairs of submissions share unusual code (academic integrity)"),
 }
 """Command name -> ("module:function" called with the remaining arguments, one-line help)."""
 

@@ -5,7 +5,7 @@ student mistake (``expect = "loses-points"``); ``tests/variants/<name>.toml``
 holds a correct solution written differently (``expect = "full-marks"``);
 ``tests/gates/<name>.toml`` holds a submission that does a part another way
 than the assignment asks (``expect = "gated"``: it must fail the part's gate,
-see nnkit.gates) or an honest one close to such a way (``"full-marks"``).
+see nnkit.grading.gates) or an honest one close to such a way (``"full-marks"``).
 Each entry names the graded part its bug (or difference) lives in and lists
 edits, each replacing one snippet of a graded reference file:
 
@@ -32,8 +32,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from nnkit.causes import catalogue
-from nnkit.config import ROOT, load_config
+from nnkit.course.causes import catalogue
+from nnkit.course.config import ROOT, load_config
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -34,7 +34,7 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nnkit.config import ROOT
+from nnkit.course.config import ROOT
 
 TEMPLATE_DIR = ROOT / "student_template" / "scratchnet"
 REFERENCE_DIR = ROOT / "solutions" / "scratchnet"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from nnkit import release
-from nnkit.gradescope import validate_results
+from nnkit.releases import release
+from nnkit.grading.gradescope import validate_results
 
 ROOT = Path(__file__).resolve().parent.parent
 

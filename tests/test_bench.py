@@ -1,4 +1,4 @@
-"""Specification of `python -m nnkit bench` (nnkit/bench.py) and the nnkit command dispatcher.
+"""Specification of `python -m nnkit bench` (nnkit/benches/bench.py) and the nnkit command dispatcher.
 
 The full benchmark takes about ten seconds of training and is not run here;
 --quick exercises the same code on a few thousand examples.
@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from nnkit import bench
+from nnkit.benches import bench
 from nnkit.__main__ import COMMANDS
 from nnkit.__main__ import main as nnkit_main
-from nnkit.config import load_config
+from nnkit.course.config import load_config
 
 RATIO_LINE = re.compile(r"^ratio \(reference / MLPClassifier, s per epoch\): \d+\.\d\d$")
 
@@ -103,8 +103,8 @@ def test_quick_bench_runs_end_to_end(capsys):
 
 
 def test_dispatcher_runs_bench_and_rejects_unknown_commands(capsys):
-    """Does `python -m nnkit` route `bench` to nnkit.bench.main and refuse an unknown command with status 2?"""
-    assert COMMANDS["bench"][0] == "nnkit.bench:main"
+    """Does `python -m nnkit` route `bench` to nnkit.benches.bench.main and refuse an unknown command with status 2?"""
+    assert COMMANDS["bench"][0] == "nnkit.benches.bench:main"
     with pytest.raises(SystemExit) as info:
         nnkit_main(["bench", "--help"])
     assert info.value.code == 0

@@ -1,20 +1,20 @@
-"""Specification of the catalogue of likely causes (nnkit.causes), of failures that carry
-their cause (nnkit.checks), and of feedback grouped by cause (nnkit.grouping, nnkit.results)."""
+"""Specification of the catalogue of likely causes (nnkit.course.causes), of failures that carry
+their cause (nnkit.testing.checks), and of feedback grouped by cause (nnkit.reports.grouping, nnkit.grading.results)."""
 import ast
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nnkit.causes import CATALOGUE_PATH, CatalogueError, catalogue, cause, load_catalogue, with_cause, without_cause
-from nnkit.checks import IN_PLACE, WRONG_DTYPE, CheckFailed, check_array, check_close, check_unmodified, fail
-from nnkit.contract import FUNCTIONS
-from nnkit.grouping import group_failures, markdown, summary_lines
-from nnkit.results import SubmissionResult, TestResult
+from nnkit.course.causes import CATALOGUE_PATH, CatalogueError, catalogue, cause, load_catalogue, with_cause, without_cause
+from nnkit.testing.checks import IN_PLACE, WRONG_DTYPE, CheckFailed, check_array, check_close, check_unmodified, fail
+from nnkit.course.contract import FUNCTIONS
+from nnkit.reports.grouping import group_failures, markdown, summary_lines
+from nnkit.grading.results import SubmissionResult, TestResult
 from tests.mutation import MUTANTS_DIR, MutationError, load_entries, load_entry
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [*sorted((ROOT / "autograder" / "tests").rglob("*.py")), *sorted((ROOT / "nnkit").glob("*.py"))]
+SOURCES = [*sorted((ROOT / "autograder" / "tests").rglob("*.py")), *sorted((ROOT / "nnkit").rglob("*.py"))]
 """Where causes are named: both suites and the kit's check helpers."""
 
 

@@ -1,4 +1,4 @@
-"""Specification of regrade comparisons (nnkit.compare, ``make grade COMPARE=old_out_dir``)."""
+"""Specification of regrade comparisons (nnkit.reports.compare, ``make grade COMPARE=old_out_dir``)."""
 import csv
 import re
 import shutil
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from nnkit import compare
-from nnkit.grade import build_grader, main as grade_main
-from nnkit.report import write_report
-from nnkit.results import SubmissionResult, TestResult, write_submission
-from nnkit.runner import collect_manifest, grade_folder
+from nnkit.reports import compare
+from nnkit.grading.grade import build_grader, main as grade_main
+from nnkit.reports.report import write_report
+from nnkit.grading.results import SubmissionResult, TestResult, write_submission
+from nnkit.grading.runner import collect_manifest, grade_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "submissions"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nnkit import markers
-from nnkit.results import CSV_COLUMNS
+from nnkit.releases import markers
+from nnkit.grading.results import CSV_COLUMNS
 from tests.tiers import tier_missing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +122,7 @@ def test_parallel_jobs_get_processors_in_turn():
     """Does each of JOBS parallel jobs get a processor of its own while there are enough, in turn after?"""
     import os
 
-    from nnkit.runner import _cpu_slots
+    from nnkit.grading.runner import _cpu_slots
 
     allowed = sorted(os.sched_getaffinity(0))
     slots = _cpu_slots(len(allowed) + 1)
@@ -134,8 +134,8 @@ def test_parallel_jobs_get_processors_in_turn():
 def test_forked_and_separate_sandboxes_grade_alike(name):
     """Do a forking sandbox per submission and one sandbox per configuration give every test
     the same outcome (the MNIST test left out for time)?"""
-    from nnkit.grade import build_grader
-    from nnkit.runner import collect_manifest, grade_one
+    from nnkit.grading.grade import build_grader
+    from nnkit.grading.runner import collect_manifest, grade_one
 
     grader = build_grader()
     if not grader.forking:

@@ -1,8 +1,8 @@
-"""Specification of gates (nnkit.gates): a failed gate zeroes its part, and only a decided failure does."""
+"""Specification of gates (nnkit.grading.gates): a failed gate zeroes its part, and only a decided failure does."""
 import pytest
 
-from nnkit.gates import GATE_FAILURES, apply_gates, failed_gates
-from nnkit.results import SubmissionResult, TestResult
+from nnkit.grading.gates import GATE_FAILURES, apply_gates, failed_gates
+from nnkit.grading.results import SubmissionResult, TestResult
 
 GATE = "backward must compute gradients by backpropagation"
 

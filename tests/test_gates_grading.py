@@ -11,9 +11,9 @@ belongs to the training part, which every entry keeps as the reference's.
 """
 import pytest
 
-from nnkit.contract import PARTS
-from nnkit.grade import build_grader
-from nnkit.runner import collect_manifest, grade_folder
+from nnkit.course.contract import PARTS
+from nnkit.grading.grade import build_grader
+from nnkit.grading.runner import collect_manifest, grade_folder
 from tests.mutation import GATES_DIR, load_entries, materialize
 
 ENTRIES = {e.name: e for e in load_entries(GATES_DIR)}

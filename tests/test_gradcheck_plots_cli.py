@@ -11,7 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import scratchnet.train
-from nnkit.config import ROOT, load_config
+from nnkit.course.config import ROOT, load_config
 from scratchnet import cli, plots
 from scratchnet.backward import backward
 from scratchnet.forward import init_params
@@ -161,7 +161,7 @@ def test_cli_fallback_equals_config():
 
 def test_cli_uses_fallback_without_nnkit(monkeypatch):
     """When nnkit cannot be imported (as in a student release without it), are the built-in settings used?"""
-    monkeypatch.setitem(sys.modules, "nnkit.config", None)  # makes `import nnkit.config` fail
+    monkeypatch.setitem(sys.modules, "nnkit.course.config", None)  # makes `import nnkit.course.config` fail
     assert cli.mnist_defaults() == cli.MNIST_FALLBACK
 
 

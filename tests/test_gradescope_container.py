@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from nnkit import release
-from nnkit.config import load_config
-from nnkit.gradescope import validate_results
-from nnkit.grade import build_grader
-from nnkit.runner import grade_folder
+from nnkit.releases import release
+from nnkit.course.config import load_config
+from nnkit.grading.gradescope import validate_results
+from nnkit.grading.grade import build_grader
+from nnkit.grading.runner import grade_folder
 from tests.gradescope.container import (Gradescope, base_rootfs, rootfs_key, seccomp_program,
                                         tools_missing)
 from tests.hostile.cases import GENERATORS, load_cases

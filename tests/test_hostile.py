@@ -28,11 +28,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from nnkit.config import ROOT, load_config
-from nnkit.grade import build_grader
-from nnkit.proxy import GraderError
-from nnkit.runner import grade_folder
-from nnkit.sandbox import detect_tier, landlock_abi
+from nnkit.course.config import ROOT, load_config
+from nnkit.grading.grade import build_grader
+from nnkit.grading.proxy import GraderError
+from nnkit.grading.runner import grade_folder
+from nnkit.sandbox.backend import detect_tier, landlock_abi
 from tests.hostile.cases import GENERATORS, load_cases
 from tests.hostile.cases import build as build_case
 from tests.figures import report_figure

@@ -2,8 +2,8 @@
 import shutil
 from pathlib import Path
 
-from nnkit.grade import build_grader
-from nnkit.runner import collect_manifest, manifest_key
+from nnkit.grading.grade import build_grader
+from nnkit.grading.runner import collect_manifest, manifest_key
 
 ROOT = Path(__file__).resolve().parent.parent
 

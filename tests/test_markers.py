@@ -1,11 +1,11 @@
-"""Specification of the solution-marker parser (nnkit.markers)."""
+"""Specification of the solution-marker parser (nnkit.releases.markers)."""
 import ast
 import textwrap
 
 import pytest
 
-from nnkit import markers
-from nnkit.markers import MarkerError
+from nnkit.releases import markers
+from nnkit.releases.markers import MarkerError
 
 
 def src(text):

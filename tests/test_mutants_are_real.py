@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnkit.config import load_config
-from nnkit.contract import MODULE_OF_PART
+from nnkit.course.config import load_config
+from nnkit.course.contract import MODULE_OF_PART
 from tests.mutation import (
     MUTANTS_DIR, VARIANTS_DIR, Edit, Entry, MutationError, apply_edits, load_entries,
     materialize, materialize_package, reference_sources,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from nnkit.causes import catalogue
-from nnkit.contract import PARTS
-from nnkit.grade import build_grader
-from nnkit.runner import collect_manifest, grade_folder
+from nnkit.course.causes import catalogue
+from nnkit.course.contract import PARTS
+from nnkit.grading.grade import build_grader
+from nnkit.grading.runner import collect_manifest, grade_folder
 from tests.mutation import MUTANTS_DIR, REFERENCE_DIR, VARIANTS_DIR, load_entries, materialize
 
 MUTANTS = {e.name: e for e in load_entries(MUTANTS_DIR)}

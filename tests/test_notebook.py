@@ -1,4 +1,4 @@
-"""Specification of the walkthrough notebook: its Otter Assign master and nnkit.notebook's build.
+"""Specification of the walkthrough notebook: its Otter Assign master and nnkit.releases.notebook's build.
 
 The fast tests read the master only. The slow ones run ``otter assign``
 (about 15 to 25 s a build: it executes the whole notebook) and execute the
@@ -15,9 +15,9 @@ import nbformat
 import pytest
 import yaml
 
-from nnkit import release
-from nnkit.config import ROOT, load_config
-from nnkit.notebook import (
+from nnkit.releases import release
+from nnkit.course.config import ROOT, load_config
+from nnkit.releases.notebook import (
     MASTER, NOTEBOOK_NAME, NotebookBuildError, assign_environment, build_notebook, lay_out_release,
     run_assign, write_kernel_spec,
 )

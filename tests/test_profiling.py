@@ -1,10 +1,10 @@
-"""Specification of measured calls (nnkit.profiling): counted calls, array work, limits, plain results."""
+"""Specification of measured calls (nnkit.sandbox.profiling): counted calls, array work, limits, plain results."""
 import sys
 
 import numpy as np
 import pytest
 
-from nnkit.profiling import LimitReached, MeasuredArray, Profile, measured_call
+from nnkit.sandbox.profiling import LimitReached, MeasuredArray, Profile, measured_call
 
 A, B = np.ones((4, 5)), np.ones((5, 3))
 
@@ -136,10 +136,10 @@ def own_scratchnet(monkeypatch):
 
 def test_submission_measure_reports_a_profile(own_scratchnet):
     """Does Submission.measure bring back the profile: one forward pass of the reference does N * P work?"""
-    from nnkit.config import ROOT
-    from nnkit.inputs import random_params
-    from nnkit.local import LocalBackend
-    from nnkit.proxy import Submission
+    from nnkit.course.config import ROOT
+    from nnkit.testing.inputs import random_params
+    from nnkit.grading.local import LocalBackend
+    from nnkit.grading.proxy import Submission
 
     rng = np.random.default_rng(0)
     params = random_params(rng, [6, 5, 3], scale=1.0, bias_scale=0.1)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from nnkit.config import load_config
+from nnkit.course.config import load_config
 from scratchnet.backward import backward
 from scratchnet.data import load_mnist, make_moons
 from scratchnet.forward import cross_entropy, forward, init_params, predict

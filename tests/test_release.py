@@ -1,4 +1,4 @@
-"""Specification of the release builds (nnkit.release): template, student and solution releases."""
+"""Specification of the release builds (nnkit.releases.release): template, student and solution releases."""
 import ast
 import importlib.util
 import inspect
@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from nnkit import markers, release
-from nnkit.config import ROOT, load_config, load_course_secret
-from nnkit.contract import FUNCTIONS, MODULE_OF_PART
+from nnkit.releases import markers
+
+from nnkit.releases import release
+from nnkit.course.config import ROOT, load_config, load_course_secret
+from nnkit.course.contract import FUNCTIONS, MODULE_OF_PART
 
 CFG = load_config()
 PACKAGE_DIR = release.SOLUTIONS_DIR / CFG.package
@@ -177,11 +179,11 @@ def test_missing_harness_module_is_reported():
     """Is an import-time import of an nnkit module that does not ship reported (and a lazy one not)?"""
     files = {
         "nnkit/__init__.py": b"",
-        "nnkit/local.py": b"from nnkit.invoke import invoke\nfrom nnkit import proxy\n",
-        "nnkit/proxy.py": b"def f():\n    from nnkit.sandbox import run\n",
+        "nnkit/local.py": b"from nnkit.sandbox.invoke import invoke\nfrom nnkit import proxy\n",
+        "nnkit/proxy.py": b"def f():\n    from nnkit.sandbox.backend import run\n",
     }
     assert release.missing_harness_imports(files) == [
-        "nnkit/local.py:1 imports nnkit.invoke, but nnkit/invoke.py is not in STUDENT_HARNESS"
+        "nnkit/local.py:1 imports nnkit.sandbox.invoke, but nnkit/sandbox/invoke.py is not in STUDENT_HARNESS"
     ]
 
 
@@ -284,7 +286,7 @@ def test_make_check_runs_the_parts_in_order_and_ends_with_grouped_causes(student
     import subprocess
     import sys
 
-    from nnkit.causes import catalogue
+    from nnkit.course.causes import catalogue
     from tests.mutation import MUTANTS_DIR, load_entry, materialize
 
     desk = tmp_path / "desk"

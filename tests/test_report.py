@@ -1,4 +1,4 @@
-"""Specification of the class report (nnkit.report) on synthetic results."""
+"""Specification of the class report (nnkit.reports.report) on synthetic results."""
 import csv
 import html
 import re
@@ -6,9 +6,9 @@ import statistics
 
 import pytest
 
-from nnkit.causes import catalogue
-from nnkit.report import CHARTS, tally_tests, tier_statement, write_report
-from nnkit.results import SubmissionResult, TestResult, write_submission
+from nnkit.course.causes import catalogue
+from nnkit.reports.report import CHARTS, tally_tests, tier_statement, write_report
+from nnkit.grading.results import SubmissionResult, TestResult, write_submission
 
 TIER = "bwrap: namespaces (mount, pid, net, ipc), user nobody, rlimits"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -1,13 +1,13 @@
-"""Specification of the results model (nnkit.results) and of the Gradescope format check (nnkit.gradescope)."""
+"""Specification of the results model (nnkit.grading.results) and of the Gradescope format check (nnkit.grading.gradescope)."""
 import copy
 import json
 
 import pytest
 from jsonschema import Draft202012Validator
 
-from nnkit.contract import PARTS
-from nnkit.gradescope import ResultsFormatError, results_schema, validate_results
-from nnkit.results import CSV_COLUMNS, SubmissionResult, TestResult, write_submission
+from nnkit.course.contract import PARTS
+from nnkit.grading.gradescope import ResultsFormatError, results_schema, validate_results
+from nnkit.grading.results import CSV_COLUMNS, SubmissionResult, TestResult, write_submission
 
 VISIBILITY = {"public": "visible", "hidden": "after_published"}
 

@@ -12,10 +12,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from nnkit import fingerprint, outlock
-from nnkit.config import load_config
-from nnkit.interrupt import Interrupted, Stop
-from nnkit.runner import Grader
+from nnkit.grading import fingerprint
+
+from nnkit.grading import outlock
+from nnkit.course.config import load_config
+from nnkit.grading.interrupt import Interrupted, Stop
+from nnkit.grading.runner import Grader
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "submissions"
@@ -145,7 +147,7 @@ def test_inputs_file_keeps_the_secret_out(tmp_path):
 
 
 def _result(kind: str):
-    from nnkit.results import SubmissionResult, TestResult
+    from nnkit.grading.results import SubmissionResult, TestResult
 
     test = TestResult(name="test_relu", part="activations", suite="public", max_score=1.0,
                       passed=kind == "passed", kind=kind)
@@ -155,7 +157,7 @@ def _result(kind: str):
 def test_result_folder_is_replaced_whole(tmp_path):
     """Does publishing a result replace the previous folder entirely, inputs.json included, and
     leave nothing in the staging folder?"""
-    from nnkit.runner import STAGING, _publish
+    from nnkit.grading.runner import STAGING, _publish
 
     out = tmp_path / "out"
     (out / STAGING).mkdir(parents=True)
@@ -170,7 +172,7 @@ def test_result_folder_is_replaced_whole(tmp_path):
 
 def test_grader_error_is_never_taken_as_up_to_date(tmp_path):
     """Is a result with a grader error published without inputs.json, so the next run regrades it?"""
-    from nnkit.runner import STAGING, _publish
+    from nnkit.grading.runner import STAGING, _publish
 
     out = tmp_path / "out"
     (out / STAGING).mkdir(parents=True)
@@ -181,7 +183,7 @@ def test_grader_error_is_never_taken_as_up_to_date(tmp_path):
 
 # ------------------------------------------------------------------ the lock
 
-HOLDER = ("import sys, time; from pathlib import Path; from nnkit import outlock\n"
+HOLDER = ("import sys, time; from pathlib import Path; from nnkit.grading import outlock\n"
           "with outlock.hold(Path(sys.argv[1])):\n"
           "    print('held', flush=True); time.sleep(600)\n")
 
@@ -420,8 +422,8 @@ def test_rerun_grades_only_what_did_not_finish(interrupted, resumed):
 @pytest.fixture(scope="module")
 def quick_grader():
     """The real grader, without the MNIST test (for time)."""
-    from nnkit.grade import build_grader
-    from nnkit.runner import collect_manifest
+    from nnkit.grading.grade import build_grader
+    from nnkit.grading.runner import collect_manifest
 
     grader = build_grader()
     grader.skip_files = ("test_mnist.py",)
@@ -433,7 +435,7 @@ def quick_grader():
 def test_changes_regrade_exactly_what_they_touch(quick_grader, tmp_path):
     """Is a submission regraded when one of its files changes, every one when the secret changes
     or with fresh, the `only` one always, and nothing otherwise?"""
-    from nnkit.runner import grade_batch
+    from nnkit.grading.runner import grade_batch
 
     submissions = tmp_path / "submissions"
     submissions.mkdir()

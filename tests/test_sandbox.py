@@ -20,15 +20,17 @@ import numpy as np
 import psutil
 import pytest
 
-from nnkit import sandbox, transport
-from nnkit.config import AUTOGRADER_CONFIG_PATH, ROOT
-from nnkit.proxy import GraderError, StudentCrash, StudentError, StudentTimeout
-from nnkit.sandbox import DEFAULT_LIMITS, NOBODY, OUTPUT_CAP, SandboxBackend, detect_tier, landlock_abi
+from nnkit.sandbox import backend as sandbox
+
+from nnkit.sandbox import transport
+from nnkit.course.config import AUTOGRADER_CONFIG_PATH, ROOT
+from nnkit.grading.proxy import GraderError, StudentCrash, StudentError, StudentTimeout
+from nnkit.sandbox.backend import DEFAULT_LIMITS, NOBODY, OUTPUT_CAP, SandboxBackend, detect_tier, landlock_abi
 from tests.tiers import tier_missing
 
 TIERS = ("bwrap", "bwrap+fork", "setuid", "rlimits")
 """The isolation tiers; "bwrap+fork" is bwrap with one sandbox per submission whose workers are
-forked from a zygote (nnkit.sandbox.forking_available), where the kernel allows it."""
+forked from a zygote (nnkit.sandbox.backend.forking_available), where the kernel allows it."""
 HIDDEN_TESTS = ROOT / "autograder" / "tests" / "hidden"
 REFERENCE_FORWARD = ROOT / "solutions" / "scratchnet" / "forward.py"
 
@@ -384,7 +386,7 @@ def test_a_worker_missing_its_own_modules_is_a_grader_error(make_backend, monkey
     naming the cause, not an exit blamed on the student's code?"""
     if not _available("rlimits"):
         tier_missing("isolation tier 'rlimits' is not available on this machine")
-    monkeypatch.setattr(sandbox, "WORKER_MODULES", tuple(m for m in sandbox.WORKER_MODULES if m != "worker.py"))
+    monkeypatch.setattr(sandbox, "WORKER_MODULES", tuple(m for m in sandbox.WORKER_MODULES if m != "sandbox/worker.py"))
     backend = make_backend("rlimits", """
         def relu(z):
             return z

@@ -1,4 +1,4 @@
-"""Specification of the class similarity report (nnkit.similarity) on a generated class.
+"""Specification of the class similarity report (nnkit.reports.similarity) on a generated class.
 
 The class (tests/similarity_class.py) holds 36 independent correct students,
 six disguised copies of the first (renamed variables, reordered functions,
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from nnkit.config import ConfigError, SimilarityConfig, load_config
-from nnkit.similarity import (CSV_NAME, HTML_NAME, STYLESHEET, collect_class, compare_class, main,
+from nnkit.course.config import ConfigError, SimilarityConfig, load_config
+from nnkit.reports.similarity import (CSV_NAME, HTML_NAME, STYLESHEET, collect_class, compare_class, main,
                               similarity_report, summary_line)
 from tests.similarity_class import (ALTERNATIVES, FILE_OF, GRADED, HABITS, LONG, HonestLimits, Student,
                                     check_correct, generate_class, honest_class, render, same_alternatives, write)
@@ -260,8 +260,8 @@ def test_command_line_errors(tmp_path, capsys):
 
 def test_class_report_links_the_similarity_report(generated, tmp_path):
     """Does report.html link similarity.html with the number of flagged pairs, and only when it exists?"""
-    from nnkit.report import write_report
-    from nnkit.results import SubmissionResult, TestResult
+    from nnkit.reports.report import write_report
+    from nnkit.grading.results import SubmissionResult, TestResult
 
     _, result, out = generated
     graded = [SubmissionResult(submission="ada", tests=[TestResult("t", "activations", "public", 1.0, True)])]
@@ -273,8 +273,8 @@ def test_class_report_links_the_similarity_report(generated, tmp_path):
 def test_command_refreshes_an_existing_class_report(tmp_path):
     """After grading into OUT, does `similarity` into the same OUT rewrite report.html with the link, for the
     same submissions, and leave grades.csv as it was?"""
-    from nnkit.results import CSV_COLUMNS, SubmissionResult, TestResult, write_submission
-    from nnkit.runner import write_gradebook
+    from nnkit.grading.results import CSV_COLUMNS, SubmissionResult, TestResult, write_submission
+    from nnkit.grading.runner import write_gradebook
 
     subs, out = tmp_path / "subs", tmp_path / "out"
     students = honest_class(2, seed=7)
@@ -305,7 +305,7 @@ def test_command_refreshes_an_existing_class_report(tmp_path):
 ])
 def test_config_section_is_checked(tmp_path, edit, message):
     """Is a [similarity] section with a missing, unknown or out-of-range key refused, naming the key?"""
-    from nnkit.config import CONFIG_PATH
+    from nnkit.course.config import CONFIG_PATH
 
     text = CONFIG_PATH.read_text()
     head, _, _ = text.partition("[similarity]")

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from nnkit.config import ROOT
-from nnkit.contract import PARTS
-from nnkit.stage import GRADED_FILES, stage
+from nnkit.course.config import ROOT
+from nnkit.course.contract import PARTS
+from nnkit.grading.stage import GRADED_FILES, stage
 
 REFERENCE = ROOT / "solutions" / "scratchnet"
 

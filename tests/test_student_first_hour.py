@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from nnkit import markers, release
-from nnkit.config import load_config
+from nnkit.releases import markers
+
+from nnkit.releases import release
+from nnkit.course.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(r"^\s+(\w+)\s+(\d+)/(\d+)\s+tests\s+([\d.]+)/([\d.]+) points", re.M)

@@ -1,10 +1,10 @@
 """Do the public and hidden suites carry the markers the grader scores them by?
 
 The suites are collected the way the grader collects them (pytest with the
-nnkit.harness plugin, in a subprocess), and every collected test's part,
+nnkit.grading.harness plugin, in a subprocess), and every collected test's part,
 points and gate are read from its markers. The points of a part, public and
 hidden together, must add up to its entry in the assignment config; a gate
-test is worth no points (a gate is a condition on the part, see nnkit.gates)
+test is worth no points (a gate is a condition on the part, see nnkit.grading.gates)
 and the handout's grading section names it.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import pytest
 
-from nnkit.config import ROOT, load_config
+from nnkit.course.config import ROOT, load_config
 
 SUITES = ROOT / "autograder" / "tests"
 MNIST_TEST = SUITES / "hidden" / "test_mnist.py"
@@ -28,7 +28,7 @@ MNIST_POINTS = 10.0
 COLLECT = r"""
 import json, sys
 import pytest
-from nnkit.harness import gate_of, is_hidden, part_of, points_of
+from nnkit.grading.harness import gate_of, is_hidden, part_of, points_of
 
 class Dump:
     items = []
@@ -45,7 +45,7 @@ class Dump:
         } for item in session.items]
 
 dump = Dump()
-code = pytest.main([sys.argv[2], "--collect-only", "-q", "-p", "nnkit.harness", "-p", "no:cacheprovider"],
+code = pytest.main([sys.argv[2], "--collect-only", "-q", "-p", "nnkit.grading.harness", "-p", "no:cacheprovider"],
                    plugins=[dump])
 with open(sys.argv[1], "w") as f:
     json.dump({"exit_code": int(code), "items": dump.items}, f)

@@ -24,9 +24,9 @@ import pytest
 
 from tests.figures import report_figure
 
-from nnkit.grade import build_grader
-from nnkit.runner import grade_folder
-from nnkit.sandbox import _world_executable
+from nnkit.grading.grade import build_grader
+from nnkit.grading.runner import grade_folder
+from nnkit.sandbox.backend import _world_executable
 
 pytestmark = pytest.mark.slow
 

@@ -23,14 +23,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnkit import landlock, runner, sandbox
-from nnkit.config import AUTOGRADER_CONFIG_PATH, ROOT
-from nnkit.gradescope import validate_results
-from nnkit.landlock import NO_LANDLOCK_ENV
-from nnkit.proxy import GraderError
-from nnkit.report import write_report
-from nnkit.results import SubmissionResult
-from nnkit.sandbox import (TIER_DESCRIPTIONS, UNCONFINED_ADVICE, UNCONFINED_DESCRIPTION, UNCONFINED_WARNING,
+from nnkit.sandbox import landlock
+
+from nnkit.grading import runner
+
+from nnkit.sandbox import backend as sandbox
+from nnkit.course.config import AUTOGRADER_CONFIG_PATH, ROOT
+from nnkit.grading.gradescope import validate_results
+from nnkit.sandbox.landlock import NO_LANDLOCK_ENV
+from nnkit.grading.proxy import GraderError
+from nnkit.reports.report import write_report
+from nnkit.grading.results import SubmissionResult
+from nnkit.sandbox.backend import (TIER_DESCRIPTIONS, UNCONFINED_ADVICE, UNCONFINED_DESCRIPTION, UNCONFINED_WARNING,
                            SandboxBackend, tier_warning)
 
 TEMPLATE = ROOT / "examples" / "submissions" / "template"

@@ -33,7 +33,7 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh")
 
 # The graded MNIST configuration: the same numbers as [mnist] in
 # assignments/nn-from-scratch/config.toml. Used only when that file cannot be
-# read through nnkit.config (e.g. nnkit is not installed); the kit's tests
+# read through nnkit.course.config (e.g. nnkit is not installed); the kit's tests
 # check that the two agree.
 MNIST_FALLBACK = {
     "layer_sizes": [784, 128, 10],
@@ -58,7 +58,7 @@ OUTPUT_FILES = ("curves.png", "predictions.png", "confusion.png", "params.npz", 
 def mnist_defaults():
     """The [mnist] settings of the assignment config, or MNIST_FALLBACK without nnkit."""
     try:
-        from nnkit.config import ConfigError, load_config
+        from nnkit.course.config import ConfigError, load_config
     except ImportError:
         return dict(MNIST_FALLBACK)
     try:

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkit.config import load_config
+from nnkit.course.config import load_config
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -228,7 +228,7 @@ def pretrained_weights(mnist_data: Path, seed: int = 20240) -> str:
     grader's), as a student could at home; the arrays are concatenated in
     sorted key order (W1, W2, ..., b1, b2, ...), each flattened.
     """
-    from nnkit.mnist_reference import load_data
+    from nnkit.grading.mnist_reference import load_data
     from scratchnet import forward, train  # the reference (solutions/ is on sys.path)
 
     cfg = load_config().mnist

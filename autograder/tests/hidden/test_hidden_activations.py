@@ -3,8 +3,8 @@ inputs of several shapes and scales, and stability on secret extreme inputs."""
 import numpy as np
 import pytest
 
-from nnkit.causes import cause
-from nnkit.checks import check_close, check_no_warnings, check_unmodified, describe_call, first_match
+from nnkit.course.causes import cause
+from nnkit.testing.checks import check_close, check_no_warnings, check_unmodified, describe_call, first_match
 
 pytestmark = pytest.mark.part("activations")
 

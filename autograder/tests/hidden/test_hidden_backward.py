@@ -4,11 +4,11 @@ and every function against the reference on secret inputs."""
 import numpy as np
 import pytest
 
-from nnkit.causes import cause
-from nnkit.checks import (
+from nnkit.course.causes import cause
+from nnkit.testing.checks import (
     check_close, check_tuple, check_unmodified, describe_call, first_match, numerical_gradients, scale_factor,
 )
-from nnkit.gradient_checks import check_gradients, shape_hint
+from nnkit.testing.gradient_checks import check_gradients, shape_hint
 
 pytestmark = pytest.mark.part("backward")
 

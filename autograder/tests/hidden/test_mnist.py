@@ -14,9 +14,9 @@ elsewhere) cannot earn the points.
 import numpy as np
 import pytest
 
-from nnkit.checks import check_keys, fail
-from nnkit.config import load_config
-from nnkit.mnist_reference import load_test_split, load_training_split
+from nnkit.testing.checks import check_keys, fail
+from nnkit.course.config import load_config
+from nnkit.grading.mnist_reference import load_test_split, load_training_split
 
 pytestmark = pytest.mark.part("training")
 

@@ -3,8 +3,8 @@ cases, shapes, dtypes, untouched inputs and numerical stability."""
 import numpy as np
 import pytest
 
-from nnkit.causes import cause
-from nnkit.checks import (
+from nnkit.course.causes import cause
+from nnkit.testing.checks import (
     check_array, check_close, check_no_warnings, check_unmodified, describe_call, fail, first_match,
 )
 

@@ -10,14 +10,14 @@ when backward.py is tested, so a bug in forward.py costs points only once.
 import numpy as np
 import pytest
 
-from nnkit.inputs import random_params
-from nnkit.causes import cause
-from nnkit.checks import (
+from nnkit.testing.inputs import random_params
+from nnkit.course.causes import cause
+from nnkit.testing.checks import (
     CheckFailed, check_array, check_close, check_keys, check_relative_error, check_tuple, check_unmodified,
     describe_call, fail, first_match, numerical_gradients, scale_factor,
 )
-from nnkit.gradient_checks import GRAD_TOL, check_gradients, shape_hint
-from nnkit.proxy import NotImplementedYet, StudentCrash, StudentError, StudentTimeout
+from nnkit.testing.gradient_checks import GRAD_TOL, check_gradients, shape_hint
+from nnkit.grading.proxy import NotImplementedYet, StudentCrash, StudentError, StudentTimeout
 
 pytestmark = pytest.mark.part("backward")
 

@@ -4,9 +4,9 @@ predictions that agree with the forward pass."""
 import numpy as np
 import pytest
 
-from nnkit.inputs import random_params
-from nnkit.causes import cause
-from nnkit.checks import (
+from nnkit.testing.inputs import random_params
+from nnkit.course.causes import cause
+from nnkit.testing.checks import (
     check_array, check_close, check_keys, check_no_warnings, check_scalar, check_unmodified,
     check_tuple, describe_call, fail, first_match, scale_factor,
 )

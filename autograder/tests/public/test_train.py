@@ -8,9 +8,9 @@ reference solution when train.py is tested.
 import numpy as np
 import pytest
 
-from nnkit.inputs import random_params
-from nnkit.causes import cause
-from nnkit.checks import (
+from nnkit.testing.inputs import random_params
+from nnkit.course.causes import cause
+from nnkit.testing.checks import (
     check_array, check_close, check_keys, check_scalar, check_tuple, check_unmodified, describe_call, fail,
     first_match,
 )
