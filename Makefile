@@ -5,8 +5,12 @@ PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
-SUBMISSIONS ?= examples/submissions
-OUT         ?= build/grades
+# The assignment every target works on: ASSIGNMENT=<folder of assignments/>
+# (default: the `default` of assignments/course.toml, Assignment 1).
+DEFAULT_ASSIGNMENT := $(shell sed -n 's/^default *= *"\([^"]*\)".*/\1/p' assignments/course.toml)
+ASSIGNMENT  ?= $(DEFAULT_ASSIGNMENT)
+SUBMISSIONS ?= examples/$(ASSIGNMENT)
+OUT         ?= $(if $(filter $(ASSIGNMENT),$(DEFAULT_ASSIGNMENT)),build/grades,build/$(ASSIGNMENT)/grades)
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 ONLY        ?=
 FRESH       ?=
@@ -15,18 +19,21 @@ ARGS        ?=
 
 export PYTHONPATH := $(CURDIR)/solutions:$(CURDIR)
 export MPLBACKEND := Agg
+export NNKIT_ASSIGNMENT := $(ASSIGNMENT)
 
 .PHONY: help setup test test-fast grade similarity train bench bench-grade template check-template \
         student solution autograder clean
 
 help:
+	@echo "Every target takes ASSIGNMENT=<name> (default $(DEFAULT_ASSIGNMENT)); the course's assignments:"
+	@echo "  $$(sed -n 's/^assignments *= *//p' assignments/course.toml)"
 	@echo "make grade        grade SUBMISSIONS=$(SUBMISSIONS) into OUT=$(OUT) (JOBS=N, ONLY=name, FRESH=1, COMPARE=old_out)"
 	@echo "make test         run the kit's own test suite (sets everything up first)"
 	@echo "make similarity   which pairs of SUBMISSIONS share unusual code, into OUT=$(OUT)"
-	@echo "make train        train the reference on MNIST, write plots to build/train/"
+	@echo "make train        train the reference on MNIST, write plots to build/train/ (the assignment's trainer)"
 	@echo "make bench        reference trainer vs scikit-learn's MLPClassifier"
 	@echo "make bench-grade  seconds per submission, sandboxed vs in-process"
-	@echo "make template     regenerate student_template/ from solutions/"
+	@echo "make template     regenerate student_template/<assignment>/ from solutions/"
 	@echo "make student | solution | autograder   build the releases into dist/"
 
 setup: $(STAMP)
@@ -52,7 +59,7 @@ similarity: setup
 	$(PY) -m nnkit similarity "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(ARGS)
 
 train: setup
-	$(PY) -m scratchnet.train --out build/train $(ARGS)
+	$(PY) -m nnkit train --out build/train $(ARGS)
 
 bench: setup
 	$(PY) -m nnkit bench $(ARGS)

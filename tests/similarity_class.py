@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nnkit.course.config import ROOT
+from nnkit.course.config import TEMPLATE_ROOT
 
-TEMPLATE_DIR = ROOT / "student_template" / "scratchnet"
+TEMPLATE_DIR = TEMPLATE_ROOT / "scratchnet"
 REFERENCE_DIR = ROOT / "solutions" / "scratchnet"
 GRADED = ("activations.py", "forward.py", "backward.py", "train.py")
 

@@ -18,6 +18,7 @@ import pytest
 
 from nnkit.releases import release
 from nnkit.grading.gradescope import validate_results
+from nnkit.course.config import EXAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,7 +68,7 @@ def test_partial_submission_from_the_zip(autograder_zip, tmp_path):
     root = _unpack(autograder_zip, tmp_path)
     nested = root / "submission" / "my work" / "scratchnet"
     nested.mkdir(parents=True)
-    shutil.copyfile(ROOT / "examples" / "submissions" / "reference" / "activations.py", nested / "activations.py")
+    shutil.copyfile(EXAMPLES_DIR / "reference" / "activations.py", nested / "activations.py")
     done = _run(root)
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads((root / "results" / "results.json").read_text())
@@ -87,7 +88,7 @@ def test_grader_failure_fails_closed(autograder_zip, tmp_path):
     """When the kit itself is broken, is results.json still valid, scoring zero with "grader error"?"""
     root = _unpack(autograder_zip, tmp_path)
     (root / "source" / "assignments" / "nn-from-scratch" / "config.toml").write_text("[broken\n")
-    shutil.copyfile(ROOT / "examples" / "submissions" / "reference" / "forward.py", root / "submission" / "forward.py")
+    shutil.copyfile(EXAMPLES_DIR / "reference" / "forward.py", root / "submission" / "forward.py")
     done = _run(root)
     assert done.returncode != 0
     data = json.loads((root / "results" / "results.json").read_text())

@@ -12,9 +12,10 @@ from nnkit.course.contract import FUNCTIONS
 from nnkit.reports.grouping import group_failures, markdown, summary_lines
 from nnkit.grading.results import SubmissionResult, TestResult
 from tests.mutation import MUTANTS_DIR, MutationError, load_entries, load_entry
+from nnkit.course.config import TESTS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [*sorted((ROOT / "autograder" / "tests").rglob("*.py")), *sorted((ROOT / "nnkit").rglob("*.py"))]
+SOURCES = [*sorted((TESTS_DIR).rglob("*.py")), *sorted((ROOT / "nnkit").rglob("*.py"))]
 """Where causes are named: both suites and the kit's check helpers."""
 
 

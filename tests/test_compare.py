@@ -11,9 +11,10 @@ from nnkit.grading.grade import build_grader, main as grade_main
 from nnkit.reports.report import write_report
 from nnkit.grading.results import SubmissionResult, TestResult, write_submission
 from nnkit.grading.runner import collect_manifest, grade_folder
+from nnkit.course.config import TESTS_DIR, EXAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples" / "submissions"
+EXAMPLES = EXAMPLES_DIR
 VISIBILITY = {"public": "visible", "hidden": "after_published"}
 
 
@@ -86,7 +87,7 @@ def regraded(tmp_path_factory):
     for name in ("reference", "ada", "template"):
         shutil.copytree(EXAMPLES / name, subs / name)
     tests = tmp / "tests"
-    shutil.copytree(ROOT / "autograder" / "tests", tests, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(TESTS_DIR, tests, ignore=shutil.ignore_patterns("__pycache__"))
     target = tests / "public" / "test_activations.py"
     text = target.read_text()
     changed = re.sub(r"@pytest.mark.points\(1\)\ndef test_relu_small_case", "@pytest.mark.points(3)\ndef "
@@ -94,7 +95,7 @@ def regraded(tmp_path_factory):
     assert changed != text
     target.write_text(changed)
     outs = {}
-    for label, folder in (("old", ROOT / "autograder" / "tests"), ("new", tests)):
+    for label, folder in (("old", TESTS_DIR), ("new", tests)):
         grader = build_grader(tests=folder)
         grader.skip_files = ("test_mnist.py",)
         grader.manifest = collect_manifest(grader)

@@ -10,9 +10,10 @@ import pytest
 from nnkit.releases import markers
 from nnkit.grading.results import CSV_COLUMNS
 from tests.tiers import tier_missing
+from nnkit.course.config import TEMPLATE_ROOT, EXAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples" / "submissions"
+EXAMPLES = EXAMPLES_DIR
 GRADED = ("activations.py", "forward.py", "backward.py", "train.py")
 
 
@@ -28,7 +29,7 @@ def test_reference_example_is_the_reference(filename):
 @pytest.mark.parametrize("filename", GRADED)
 def test_template_example_is_the_template(filename):
     """Is examples/submissions/template/ the committed student template?"""
-    expected = (ROOT / "student_template" / "scratchnet" / filename).read_text()
+    expected = (TEMPLATE_ROOT / "scratchnet" / filename).read_text()
     assert (EXAMPLES / "template" / filename).read_text() == expected, \
         f"examples/submissions/template/{filename} is stale: copy it from student_template/"
 

@@ -32,11 +32,12 @@ from tests.hostile.cases import GENERATORS, load_cases
 from tests.hostile.cases import build as build_case
 from tests.figures import report_figure
 from tests.tiers import tier_missing
+from nnkit.course.config import EXAMPLES_DIR
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples" / "submissions"
+EXAMPLES = EXAMPLES_DIR
 REFERENCE_DIR = ROOT / "solutions" / "scratchnet"
 CACHE = ROOT / "build" / "gradescope"
 LIMITS = {"call_timeout": 3.0}

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from nnkit.grading.grade import build_grader
 from nnkit.grading.runner import collect_manifest, manifest_key
+from nnkit.course.config import TESTS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -11,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_a_changed_test_file_is_collected_again(tmp_path):
     """After a test's points change, does the grader collect the suites again instead of reusing the old manifest?"""
     tests = tmp_path / "tests"
-    shutil.copytree(ROOT / "autograder" / "tests", tests, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(TESTS_DIR, tests, ignore=shutil.ignore_patterns("__pycache__"))
     grader = build_grader(tests=tests)
     before = {t["name"]: t["points"] for t in grader.manifest}
     key = manifest_key(grader)

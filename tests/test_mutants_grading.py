@@ -16,10 +16,11 @@ from nnkit.course.contract import PARTS
 from nnkit.grading.grade import build_grader
 from nnkit.grading.runner import collect_manifest, grade_folder
 from tests.mutation import MUTANTS_DIR, REFERENCE_DIR, VARIANTS_DIR, load_entries, materialize
+from nnkit.course.config import TEMPLATE_ROOT
 
 MUTANTS = {e.name: e for e in load_entries(MUTANTS_DIR)}
 VARIANTS = {e.name: e for e in load_entries(VARIANTS_DIR)}
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "student_template" / "scratchnet"
+TEMPLATE_DIR = TEMPLATE_ROOT / "scratchnet"
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,10 @@ from nnkit.releases.notebook import (
     MASTER, NOTEBOOK_NAME, NotebookBuildError, assign_environment, build_notebook, lay_out_release,
     run_assign, write_kernel_spec,
 )
+from nnkit.course.config import TEMPLATE_ROOT
 
 RELEASE_MAKEFILE = ROOT / "assignments" / "nn-from-scratch" / "release" / "Makefile"
-TEMPLATE_PACKAGE = ROOT / "student_template" / "scratchnet"
+TEMPLATE_PACKAGE = TEMPLATE_ROOT / "scratchnet"
 
 
 def read(path):

@@ -18,9 +18,10 @@ from nnkit.grading import outlock
 from nnkit.course.config import load_config
 from nnkit.grading.interrupt import Interrupted, Stop
 from nnkit.grading.runner import Grader
+from nnkit.course.config import TESTS_DIR, EXAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples" / "submissions"
+EXAMPLES = EXAMPLES_DIR
 BATCH = {"ada": "ada", "ada-again": "ada", "cleo": "cleo", "dev": "dev", "template": "template"}
 """Submission name -> bundled example it copies (the quick ones: none trains on MNIST for long)."""
 STOP_SECONDS = 10
@@ -32,7 +33,7 @@ def _grader(tmp_path, secret="course-secret-for-tests") -> Grader:
     """A Grader with the kit's configuration, not prepared (fingerprints need no manifest)."""
     tests = tmp_path / "tests"
     if not tests.exists():
-        shutil.copytree(ROOT / "autograder" / "tests", tests,
+        shutil.copytree(TESTS_DIR, tests,
                         ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     return Grader(config=load_config(), secret=secret, reference_pkg=ROOT / "solutions" / "scratchnet",
                   tests_dir=tests, cache_dir=tmp_path / "cache", tier="rlimits")

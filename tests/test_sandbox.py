@@ -27,11 +27,12 @@ from nnkit.course.config import AUTOGRADER_CONFIG_PATH, ROOT
 from nnkit.grading.proxy import GraderError, StudentCrash, StudentError, StudentTimeout
 from nnkit.sandbox.backend import DEFAULT_LIMITS, NOBODY, OUTPUT_CAP, SandboxBackend, detect_tier, landlock_abi
 from tests.tiers import tier_missing
+from nnkit.course.config import TESTS_DIR
 
 TIERS = ("bwrap", "bwrap+fork", "setuid", "rlimits")
 """The isolation tiers; "bwrap+fork" is bwrap with one sandbox per submission whose workers are
 forked from a zygote (nnkit.sandbox.backend.forking_available), where the kernel allows it."""
-HIDDEN_TESTS = ROOT / "autograder" / "tests" / "hidden"
+HIDDEN_TESTS = TESTS_DIR / "hidden"
 REFERENCE_FORWARD = ROOT / "solutions" / "scratchnet" / "forward.py"
 
 

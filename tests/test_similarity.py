@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from nnkit.course.config import ConfigError, SimilarityConfig, load_config
+from nnkit.course.config import TEMPLATE_ROOT, ConfigError, SimilarityConfig, load_config
 from nnkit.reports.similarity import (CSV_NAME, HTML_NAME, STYLESHEET, collect_class, compare_class, main,
                               similarity_report, summary_line)
 from tests.similarity_class import (ALTERNATIVES, FILE_OF, GRADED, HABITS, LONG, HonestLimits, Student,
@@ -125,7 +125,7 @@ def test_template_contributes_nothing(generated):
 
 def _written_tokens(klass, name, filter_code) -> int:
     """Tokens of normalised code on the lines a template-only submission wrote."""
-    template = {f: set((Path(__file__).parent.parent / "student_template" / "scratchnet" / f).read_text()
+    template = {f: set((TEMPLATE_ROOT / "scratchnet" / f).read_text()
                        .splitlines()) for f in GRADED}
     total = 0
     for f in GRADED:

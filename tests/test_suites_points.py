@@ -17,9 +17,9 @@ from collections import defaultdict
 
 import pytest
 
-from nnkit.course.config import ROOT, load_config
+from nnkit.course.config import ROOT, TESTS_DIR, load_config
 
-SUITES = ROOT / "autograder" / "tests"
+SUITES = TESTS_DIR
 MNIST_TEST = SUITES / "hidden" / "test_mnist.py"
 HANDOUT = ROOT / "assignments" / "nn-from-scratch" / "handout.md"
 MNIST_POINTS = 10.0
@@ -29,6 +29,7 @@ COLLECT = r"""
 import json, sys
 import pytest
 from nnkit.grading.harness import gate_of, is_hidden, part_of, points_of
+from nnkit.course.config import TESTS_DIR
 
 class Dump:
     items = []

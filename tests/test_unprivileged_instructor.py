@@ -27,6 +27,7 @@ from tests.figures import report_figure
 from nnkit.grading.grade import build_grader
 from nnkit.grading.runner import grade_folder
 from nnkit.sandbox.backend import _world_executable
+from nnkit.course.config import EXAMPLES_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +96,7 @@ def test_grading_as_an_ordinary_user(instructor, tmp_path):
     assert "isolation: rlimits" in done.stdout, done.stdout[-2000:]
     with open(kit / "out" / "grades.csv", newline="") as f:
         theirs = {row["submission"]: float(row["score"]) for row in csv.DictReader(f)}
-    ours = {r.submission: r.score for r in grade_folder(build_grader(), ROOT / "examples" / "submissions",
+    ours = {r.submission: r.score for r in grade_folder(build_grader(), EXAMPLES_DIR,
                                                         tmp_path / "out", jobs=2, progress=False)}
     assert theirs == ours
 

@@ -28,7 +28,7 @@ from nnkit.sandbox import landlock
 from nnkit.grading import runner
 
 from nnkit.sandbox import backend as sandbox
-from nnkit.course.config import AUTOGRADER_CONFIG_PATH, ROOT
+from nnkit.course.config import AUTOGRADER_CONFIG_PATH, EXAMPLES_DIR, ROOT
 from nnkit.grading.gradescope import validate_results
 from nnkit.sandbox.landlock import NO_LANDLOCK_ENV
 from nnkit.grading.proxy import GraderError
@@ -37,7 +37,7 @@ from nnkit.grading.results import SubmissionResult
 from nnkit.sandbox.backend import (TIER_DESCRIPTIONS, UNCONFINED_ADVICE, UNCONFINED_DESCRIPTION, UNCONFINED_WARNING,
                            SandboxBackend, tier_warning)
 
-TEMPLATE = ROOT / "examples" / "submissions" / "template"
+TEMPLATE = EXAMPLES_DIR / "template"
 
 
 def _probe_package(tmp_path: Path) -> Path:

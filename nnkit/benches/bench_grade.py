@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from nnkit.course.config import ROOT
+from nnkit.course.config import EXAMPLES_DIR
 
 
 def _run(grader, submissions: Path, jobs: int) -> tuple[float, list]:
@@ -36,7 +37,7 @@ def _run(grader, submissions: Path, jobs: int) -> tuple[float, list]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nnkit bench-grade", description=__doc__.splitlines()[0])
-    parser.add_argument("--submissions", type=Path, default=ROOT / "examples" / "submissions")
+    parser.add_argument("--submissions", type=Path, default=EXAMPLES_DIR)
     parser.add_argument("--rounds", type=int, default=2,
                         help="rounds of each mode, in alternating order, so drift in the machine's speed "
                              "and cold caches weigh on both modes alike (default 2)")

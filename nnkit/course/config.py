@@ -1,6 +1,18 @@
-"""The assignment's configuration (assignments/nn-from-scratch/config.toml) as typed objects."""
+"""Which assignment of the course is active, and its configuration (assignments/<name>/config.toml)
+as typed objects.
+
+An assignment is a folder of ``assignments/``. The active one is named by the
+environment variable NNKIT_ASSIGNMENT (``make ... ASSIGNMENT=<name>`` and
+``python -m nnkit --assignment <name> ...`` set it); without it, the
+``default`` of assignments/course.toml, or, in a release, which holds one
+assignment only, that one. Everything the kit reads of an assignment is
+found from ASSIGNMENT_DIR: config.toml, contract.py, causes.toml,
+end_to_end.py, the public and hidden tests, the handout, the notebook and
+the release inputs.
+"""
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -10,16 +22,83 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-"""The kit's root folder (in a release or the autograder zip, the folder holding nnkit/)."""
-
-ASSIGNMENT_DIR = ROOT / "assignments" / "nn-from-scratch"
-CONFIG_PATH = ASSIGNMENT_DIR / "config.toml"
-AUTOGRADER_CONFIG_PATH = ROOT / "autograder" / "config.toml"
-
 
 class ConfigError(ValueError):
     """The configuration file is missing a key or holds a value of the wrong kind."""
+
+
+def read_toml(path: Path, what: str, error: type[Exception] | None = None) -> dict:
+    """The TOML file at ``path``; ``error`` (default ConfigError) names the file when it is
+    missing ("<what> not found: <path>") or malformed."""
+    error = error or ConfigError
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: {exc}") from None
+
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+"""The kit's root folder (in a release or the autograder zip, the folder holding nnkit/)."""
+
+ASSIGNMENTS_DIR = ROOT / "assignments"
+COURSE_PATH = ASSIGNMENTS_DIR / "course.toml"
+"""The course: the order of its assignments and the default one (absent from releases)."""
+ASSIGNMENT_ENV = "NNKIT_ASSIGNMENT"
+
+
+def course_assignments() -> tuple[str, ...]:
+    """The course's assignments in teaching order: course.toml's ``assignments``, or, where
+    there is no course.toml (a release), every folder of assignments/ that holds a config.toml."""
+    if COURSE_PATH.is_file():
+        names = read_toml(COURSE_PATH, "course file").get("assignments")
+        if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+            raise ConfigError(f"{COURSE_PATH}: `assignments` must be a non-empty list of folder names")
+        return tuple(names)
+    return tuple(sorted(path.parent.name for path in ASSIGNMENTS_DIR.glob("*/config.toml")))
+
+
+def default_assignment() -> str:
+    """course.toml's ``default``, else the course's first assignment."""
+    names = course_assignments()
+    if COURSE_PATH.is_file():
+        default = read_toml(COURSE_PATH, "course file").get("default", names[0])
+        if default not in names:
+            raise ConfigError(f"{COURSE_PATH}: default {default!r} is not one of the assignments {list(names)}")
+        return default
+    if not names:
+        raise ConfigError(f"no assignment found: {ASSIGNMENTS_DIR} holds no <name>/config.toml")
+    return names[0]
+
+
+def active_assignment() -> str:
+    """The name of the active assignment (see the module docstring)."""
+    name = os.environ.get(ASSIGNMENT_ENV, "").strip() or default_assignment()
+    if not (ASSIGNMENTS_DIR / name / "config.toml").is_file():
+        known = ", ".join(course_assignments())
+        raise ConfigError(f"unknown assignment {name!r}: the assignments are {known} (folders of {ASSIGNMENTS_DIR})")
+    return name
+
+
+def earlier_assignments(name: str) -> tuple[str, ...]:
+    """The assignments taught before ``name``: their graded files ship complete with it."""
+    names = course_assignments()
+    return names[:names.index(name)] if name in names else ()
+
+
+ASSIGNMENT = active_assignment()
+"""The active assignment's folder name, e.g. "nn-from-scratch"."""
+ASSIGNMENT_DIR = ASSIGNMENTS_DIR / ASSIGNMENT
+TESTS_DIR = ASSIGNMENT_DIR / "tests"
+"""The active assignment's suites: tests/public/ (shipped to students) and tests/hidden/."""
+TEMPLATE_ROOT = ROOT / "student_template" / ASSIGNMENT
+"""The folder holding the active assignment's committed student package (``make template``)."""
+EXAMPLES_DIR = ROOT / "examples" / ASSIGNMENT
+"""The active assignment's example submissions (what ``make grade`` grades by default)."""
+CONFIG_PATH = ASSIGNMENT_DIR / "config.toml"
+AUTOGRADER_CONFIG_PATH = ROOT / "autograder" / "config.toml"
 
 
 @dataclass(frozen=True)
@@ -35,6 +114,8 @@ class MnistConfig:
     threshold: float
     time_limit: float
     trajectory_rtol: float
+    options: dict = None
+    """Further keyword arguments of the assignment's training function (e.g. optimizer, lam), as written."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +160,11 @@ class AssignmentConfig:
     mnist: MnistConfig
     grading: GradingConfig
     similarity: SimilarityConfig
+    trainer: str = ""
+    """The module of the assignment's command-line trainer (``python -m <trainer>``, ``make train``)."""
+    provided: tuple[str, ...] = ()
+    """Modules of the package this assignment introduces without grading them (e.g. its CLI);
+    releases of earlier assignments leave them out."""
 
     @property
     def max_score(self) -> float:
@@ -91,6 +177,11 @@ class AssignmentConfig:
             if name == filename:
                 return part
         raise KeyError(filename)
+
+
+MNIST_KEYS = ("layer_sizes", "activation", "epochs", "batch_size", "lr", "seed", "threshold", "time_limit",
+              "trajectory_rtol")
+"""The keys every [mnist] section has; any other key is a training option of the assignment."""
 
 
 def _section(data: dict, name: str, path: Path) -> dict:
@@ -120,19 +211,6 @@ def _similarity(data: dict, path: Path) -> SimilarityConfig:
     return SimilarityConfig(**values)
 
 
-def read_toml(path: Path, what: str, error: type[Exception] | None = None) -> dict:
-    """The TOML file at ``path``; ``error`` (default ConfigError) names the file when it is
-    missing ("<what> not found: <path>") or malformed."""
-    error = error or ConfigError
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise error(f"{what} not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise error(f"{path}: {exc}") from None
-
-
 def load_config(path: Path | str = CONFIG_PATH) -> AssignmentConfig:
     """Read and check config.toml; raise ConfigError naming the file and key on a problem."""
     path = Path(path)
@@ -157,6 +235,7 @@ def load_config(path: Path | str = CONFIG_PATH) -> AssignmentConfig:
             threshold=float(m["threshold"]),
             time_limit=float(m["time_limit"]),
             trajectory_rtol=float(m["trajectory_rtol"]),
+            options={k: v for k, v in m.items() if k not in MNIST_KEYS},
         )
         grading = GradingConfig(
             public_visibility=str(g["public_visibility"]),
@@ -170,7 +249,32 @@ def load_config(path: Path | str = CONFIG_PATH) -> AssignmentConfig:
     return AssignmentConfig(
         name=str(a["name"]), package=str(a["package"]), parts=parts,
         files=files, points=points, mnist=mnist, grading=grading, similarity=_similarity(data, path),
+        provided=tuple(str(name) for name in a.get("provided", ())), trainer=str(a.get("trainer", "")),
     )
+
+
+def later_modules(name: str = ASSIGNMENT) -> set[str]:
+    """File names of the package that assignments after ``name`` introduce (their graded files and
+    the ``provided`` modules of their [assignment]): no release of ``name`` ships them."""
+    names = course_assignments()
+    later = names[names.index(name) + 1:] if name in names else ()
+    files: set[str] = set()
+    for other in later:
+        path = ASSIGNMENTS_DIR / other / "config.toml"
+        if path.is_file():
+            other_cfg = load_config(path)
+            files |= set(other_cfg.files.values()) | set(other_cfg.provided)
+    return files
+
+
+def earlier_graded(name: str = ASSIGNMENT) -> dict[str, str]:
+    """File name -> assignment, for the graded files of the assignments before ``name``:
+    a release of ``name`` ships them complete, as provided code."""
+    files: dict[str, str] = {}
+    for other in earlier_assignments(name):
+        for filename in load_config(ASSIGNMENTS_DIR / other / "config.toml").files.values():
+            files[filename] = other
+    return files
 
 
 def load_course_secret(path: Path | str = AUTOGRADER_CONFIG_PATH) -> str:

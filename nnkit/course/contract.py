@@ -1,5 +1,11 @@
-"""The student-facing API: which graded module owns each function, and how its
-arguments cross a process boundary.
+"""The active assignment's contract: which graded module owns each function, and how
+its arguments cross a process boundary.
+
+The assignment declares it as plain data in assignments/<name>/contract.py
+(see nnkit.course.config for which assignment is active); this module loads
+that file and exposes its names. In a sandboxed worker, which sees neither
+the assignment folder nor a TOML parser, the file is staged beside this
+module as ``assignment_contract.py`` (nnkit.sandbox.backend.worker_modules).
 
 Tests never hold student objects: they pass arrays, dicts of arrays, numbers
 and strings. A numpy Generator crosses as its integer seed (the callee builds
@@ -7,69 +13,47 @@ and strings. A numpy Generator crosses as its integer seed (the callee builds
 """
 from __future__ import annotations
 
-PARTS = ("activations", "forward", "backward", "training")
+import importlib.util
+from pathlib import Path
+
+CONTRACT_FILE = "contract.py"
+"""The contract's file name in an assignment folder."""
+
+
+def contract_path() -> Path:
+    """The active assignment's contract file."""
+    from nnkit.course.config import ASSIGNMENT_DIR
+
+    return ASSIGNMENT_DIR / CONTRACT_FILE
+
+
+def _declared():
+    try:  # in a sandboxed worker: staged beside this module
+        from nnkit.course import assignment_contract  # type: ignore[attr-defined]
+
+        return assignment_contract
+    except ImportError:
+        pass
+    path = contract_path()
+    spec = importlib.util.spec_from_file_location("nnkit_assignment_contract", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_contract = _declared()
+
+PARTS: tuple[str, ...] = tuple(_contract.PARTS)
 """Graded parts in dependency order: each may use the ones before it."""
-
-MODULE_OF_PART = {
-    "activations": "activations",
-    "forward": "forward",
-    "backward": "backward",
-    "training": "train",
-}
-"""Module name (inside the scratchnet package) of each part."""
-
-FUNCTIONS = {
-    "sigmoid": "activations",
-    "sigmoid_derivative": "activations",
-    "relu": "activations",
-    "relu_derivative": "activations",
-    "tanh": "activations",
-    "tanh_derivative": "activations",
-    "softmax": "activations",
-    "init_params": "forward",
-    "linear_forward": "forward",
-    "forward": "forward",
-    "cross_entropy": "forward",
-    "predict": "forward",
-    "softmax_cross_entropy_backward": "backward",
-    "linear_backward": "backward",
-    "backward": "backward",
-    "one_hot": "training",
-    "iterate_minibatches": "training",
-    "sgd_step": "training",
-    "accuracy": "training",
-    "train": "training",
-}
+MODULE_OF_PART: dict[str, str] = dict(_contract.MODULE_OF_PART)
+"""Module name (inside the package) of each part."""
+FUNCTIONS: dict[str, str] = dict(_contract.FUNCTIONS)
 """Part that owns each contract function."""
-
-RNG_ARGUMENTS = {"init_params": "rng", "iterate_minibatches": "rng", "train": "rng"}
+RNG_ARGUMENTS: dict[str, str] = dict(_contract.RNG_ARGUMENTS)
 """Functions taking a numpy Generator, and the parameter's name."""
-
-GENERATOR_FUNCTIONS = frozenset({"iterate_minibatches"})
+GENERATOR_FUNCTIONS: frozenset[str] = frozenset(_contract.GENERATOR_FUNCTIONS)
 """Functions whose result is a generator; it crosses as a list of its items."""
-
-SIGNATURES = {
-    "sigmoid": ("z",),
-    "sigmoid_derivative": ("z",),
-    "relu": ("z",),
-    "relu_derivative": ("z",),
-    "tanh": ("z",),
-    "tanh_derivative": ("z",),
-    "softmax": ("z",),
-    "init_params": ("layer_sizes", "rng"),
-    "linear_forward": ("A_prev", "W", "b"),
-    "forward": ("params", "X", "activation"),
-    "cross_entropy": ("probs", "Y"),
-    "predict": ("params", "X", "activation"),
-    "softmax_cross_entropy_backward": ("probs", "Y"),
-    "linear_backward": ("dZ", "A_prev", "W"),
-    "backward": ("params", "cache", "Y", "activation"),
-    "one_hot": ("y", "num_classes"),
-    "iterate_minibatches": ("X", "Y", "batch_size", "rng"),
-    "sgd_step": ("params", "grads", "lr"),
-    "accuracy": ("params", "X", "y", "activation"),
-    "train": ("params", "X", "y", "epochs", "batch_size", "lr", "rng", "activation", "X_val", "y_val"),
-}
+SIGNATURES: dict[str, tuple[str, ...]] = {name: tuple(args) for name, args in _contract.SIGNATURES.items()}
 """Parameter names of each contract function, in order."""
 
 

@@ -24,6 +24,7 @@ from nnkit.grading import outlock
 from nnkit.course.config import AUTOGRADER_CONFIG_PATH, ROOT, ConfigError, load_config, load_course_secret
 from nnkit.grading.interrupt import Stop
 from nnkit.grading.proxy import GraderError
+from nnkit.course.config import TESTS_DIR
 
 
 def build_grader(*, backend: str = "sandbox", tier: str | None = None,
@@ -49,7 +50,7 @@ def build_grader(*, backend: str = "sandbox", tier: str | None = None,
         config=config,
         secret=load_course_secret(secret_file or AUTOGRADER_CONFIG_PATH),
         reference_pkg=Path(reference or ROOT / "solutions" / "scratchnet").resolve(),
-        tests_dir=Path(tests or ROOT / "autograder" / "tests").resolve(),
+        tests_dir=Path(tests or TESTS_DIR).resolve(),
         cache_dir=Path(cache or ROOT / "build" / "cache").resolve(),
         backend=backend, tier=tier,
         secret_files=(Path(secret_file or AUTOGRADER_CONFIG_PATH).resolve(),),

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
+from nnkit.course.config import TEMPLATE_ROOT
 
 
 def _fail_closed(results_dir: Path, message: str) -> None:
@@ -58,7 +59,7 @@ def self_check(grader) -> list[str]:
 
     cfg = grader.config
     cases = [(grader.reference_pkg, cfg.max_score, "the reference"),
-             (ROOT / "student_template" / cfg.package, 0.0, "the student template")]
+             (TEMPLATE_ROOT / cfg.package, 0.0, "the student template")]
     problems = []
     for package, wanted, label in cases:
         with tempfile.TemporaryDirectory(prefix="nnkit-self-check-") as tmp:

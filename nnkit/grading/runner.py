@@ -35,7 +35,7 @@ from pathlib import Path
 
 from nnkit.grading import fingerprint
 
-from nnkit.grading import mnist_reference
+from nnkit.grading import end_to_end
 from nnkit.course.config import AssignmentConfig, ROOT
 from nnkit.grading.gates import apply_gates
 from nnkit.grading.interrupt import Interrupted, Stop
@@ -82,8 +82,8 @@ class Grader:
             self.forking = forking_available(self.tier)
         else:
             self.tier = "none (in-process)"
-        seed = mnist_reference.mnist_seed(self.secret)
-        self.mnist = {"seed": seed, **mnist_reference.ensure(
+        seed = end_to_end.mnist_seed(self.secret)
+        self.mnist = {"seed": seed, **end_to_end.ensure(
             self.cache_dir, self.reference_pkg, self.config.mnist, seed)}
         self.manifest = collect_manifest(self)
         if self.tier == "setuid":

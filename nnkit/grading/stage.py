@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from nnkit.course.config import later_modules
 from nnkit.course.contract import MODULE_OF_PART, PARTS, student_parts
 
 CONFIGS = PARTS + ("end_to_end",)
@@ -22,9 +23,10 @@ GRADED_FILES = {part: f"{module}.py" for part, module in MODULE_OF_PART.items()}
 
 
 def provided_modules(reference_pkg: Path) -> list[Path]:
-    """The kit's own modules of the package (everything but the graded files)."""
-    graded = set(GRADED_FILES.values())
-    return sorted(p for p in Path(reference_pkg).glob("*.py") if p.name not in graded)
+    """The kit's own modules of the package: everything but the graded files, and nothing that a
+    later assignment introduces (its reference solutions must not sit beside student code)."""
+    left_out = set(GRADED_FILES.values()) | later_modules()
+    return sorted(p for p in Path(reference_pkg).glob("*.py") if p.name not in left_out)
 
 
 def stage(student_files: dict[str, Path | None], reference_pkg: Path, dest: Path) -> dict[str, Path]:

@@ -92,15 +92,15 @@ def _copy_tree_files(source: Path, target: Path) -> None:
 
 def lay_out_release(tree: Path, master: Path = MASTER, package_dir: Path | None = None) -> None:
     """Fill ``tree`` like a release for otter's run: master notebook, package, harness, public tests
-    and the catalogue of causes they name.
+    and the assignment's files they read (config, contract, catalogue of causes).
 
     The package is the reference (solutions/scratchnet) unless
     ``package_dir`` names another. The harness is the set of nnkit/ files
     that ships with the releases (nnkit.releases.release.STUDENT_HARNESS), so a check
     that needs anything else fails here as it would for students.
     """
-    from nnkit.course.causes import CATALOGUE_PATH
-    from nnkit.releases.release import PUBLIC_TESTS_DIR, RELEASE_INPUTS_DIR, SOLUTIONS_DIR, STUDENT_HARNESS
+    from nnkit.releases.release import (PUBLIC_TESTS_DIR, RELEASE_INPUTS, RELEASE_INPUTS_DIR, SOLUTIONS_DIR,
+                                        STUDENT_HARNESS)
 
     package = load_config().package
     tree.mkdir(parents=True, exist_ok=True)
@@ -113,9 +113,10 @@ def lay_out_release(tree: Path, master: Path = MASTER, package_dir: Path | None 
             shutil.copyfile(ROOT / "nnkit" / name, tree / "nnkit" / name)
     _copy_tree_files(PUBLIC_TESTS_DIR, tree / "tests")
     shutil.copyfile(RELEASE_INPUTS_DIR / "pytest.ini", tree / "pytest.ini")
-    catalogue = tree / CATALOGUE_PATH.relative_to(ROOT)  # the public tests name their causes from it
-    catalogue.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(CATALOGUE_PATH, catalogue)
+    for name, source in RELEASE_INPUTS.items():  # the assignment's config, contract and catalogue of causes
+        if name.startswith("assignments/"):
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tree / name)
 
 
 def write_kernel_spec(jupyter_path: Path, python: str = sys.executable) -> Path:

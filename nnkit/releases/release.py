@@ -31,20 +31,23 @@ from typing import Callable, Iterator, Mapping
 from nnkit.releases import markers
 from nnkit.course.causes import CATALOGUE_PATH
 from nnkit.course.config import (
-    ASSIGNMENT_DIR, CONFIG_PATH, ROOT, AssignmentConfig, ConfigError, load_config,
-    load_course_secret,
+    ASSIGNMENT, ASSIGNMENT_DIR, CONFIG_PATH, ROOT, TEMPLATE_ROOT, TESTS_DIR, AssignmentConfig, ConfigError,
+    default_assignment, earlier_graded, later_modules, load_config, load_course_secret,
 )
 
 Files = dict[str, bytes]
 """Release-relative path ("tests/test_forward.py") -> content."""
 
 SOLUTIONS_DIR = ROOT / "solutions"
-TEMPLATE_DIR = ROOT / "student_template"
-PUBLIC_TESTS_DIR = ROOT / "autograder" / "tests" / "public"
-HIDDEN_TESTS_DIR = ROOT / "autograder" / "tests" / "hidden"
+TEMPLATE_DIR = TEMPLATE_ROOT
+"""The folder holding the active assignment's committed package (student_template/<assignment>/)."""
+PUBLIC_TESTS_DIR = TESTS_DIR / "public"
+HIDDEN_TESTS_DIR = TESTS_DIR / "hidden"
 RELEASE_INPUTS_DIR = ASSIGNMENT_DIR / "release"
 MNIST_DIR = ROOT / "data" / "mnist"
-DIST_DIR = ROOT / "dist"
+DIST_DIR = ROOT / "dist" if ASSIGNMENT == default_assignment() else ROOT / "dist" / ASSIGNMENT
+"""Where releases are built: dist/ for the course's default assignment (as before the course had
+several), dist/<assignment>/ for the others."""
 
 STUDENT_HARNESS = [
     "__init__.py",
@@ -72,13 +75,17 @@ RELEASE_INPUTS = {
     "README.md": RELEASE_INPUTS_DIR / "README.md",
     "Makefile": RELEASE_INPUTS_DIR / "Makefile",
     "pytest.ini": RELEASE_INPUTS_DIR / "pytest.ini",
-    "assignments/nn-from-scratch/config.toml": CONFIG_PATH,
-    "assignments/nn-from-scratch/causes.toml": CATALOGUE_PATH,
+    f"assignments/{ASSIGNMENT}/config.toml": CONFIG_PATH,
+    f"assignments/{ASSIGNMENT}/causes.toml": CATALOGUE_PATH,
+    f"assignments/{ASSIGNMENT}/contract.py": ASSIGNMENT_DIR / "contract.py",
 }
 """Single files of the student and solution releases: release path -> source."""
 
-ZIP_FOLDERS = {"student": "nn-from-scratch", "solution": "nn-from-scratch-solution", "autograder": ""}
+ZIP_FOLDERS = {"student": ASSIGNMENT, "solution": f"{ASSIGNMENT}-solution", "autograder": ""}
 """Top folder of each release's zip (what unzipping creates)."""
+
+ASSIGNMENT_FILES = ("config.toml", "causes.toml", "contract.py", "end_to_end.py")
+"""The files of the assignment folder that the grader reads (besides its tests)."""
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 EXECUTABLES = frozenset({"setup.sh", "run_autograder"})
@@ -144,13 +151,14 @@ def handout_section(part: str, cfg: AssignmentConfig) -> str:
 
 
 def _package_sources(solutions_dir: Path, cfg: AssignmentConfig) -> list[Path]:
-    """The reference package's .py files, sorted; anything else in it is an error."""
+    """The reference package's .py files that the active assignment ships (none that a later
+    assignment introduces), sorted; anything else in the package is an error."""
     package_dir = solutions_dir / cfg.package
     if not package_dir.is_dir():
         raise ReleaseError(f"reference package not found: {_display(package_dir)}")
     sources = []
     for path in sorted(package_dir.iterdir()):
-        if path.name in _SKIPPED_PARTS:
+        if path.name in _SKIPPED_PARTS or path.name in later_modules():
             continue
         if path.is_symlink() or not path.is_file() or path.suffix != ".py":
             raise ReleaseError(
@@ -171,6 +179,7 @@ def template_files(solutions_dir: Path = SOLUTIONS_DIR, cfg: AssignmentConfig | 
     """
     cfg = cfg or load_config()
     part_of = {name: part for part, name in cfg.files.items()}
+    provided = earlier_graded()
     files: Files = {}
     for path in _package_sources(solutions_dir, cfg):
         data = path.read_bytes()
@@ -183,6 +192,8 @@ def template_files(solutions_dir: Path = SOLUTIONS_DIR, cfg: AssignmentConfig | 
                 )
             section = handout_section(part_of[path.name], cfg)
             data = markers.strip_solutions(text, _display(path), section=section).encode("utf-8")
+        elif path.name in provided:  # graded in an earlier assignment: complete here
+            data = markers.remove_markers(text, _display(path)).encode("utf-8")
         elif regions:
             raise ReleaseError(
                 f"{_display(path)}:{regions[0].begin}: solution region in a file that config.toml "
@@ -707,15 +718,16 @@ def autograder_files() -> Files:
     for path in sorted((ROOT / "nnkit").rglob("*")):
         if path.suffix in (".py", ".json", ".css") and "__pycache__" not in path.parts:
             files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
-    files.update(tree_files(ROOT / "autograder" / "tests", "autograder/tests"))
+    files.update(tree_files(TESTS_DIR, f"assignments/{ASSIGNMENT}/tests"))
     files["autograder/config.toml"] = _read(ROOT / "autograder" / "config.toml", "autograder/config.toml")
     for path in _package_sources(SOLUTIONS_DIR, cfg):
         files[f"solutions/{cfg.package}/{path.name}"] = path.read_bytes()
+    template = f"student_template/{ASSIGNMENT}/{cfg.package}"
     for filename in cfg.files.values():  # graded by setup.sh's self-check: it must score zero
-        path = TEMPLATE_DIR / cfg.package / filename
-        files[f"student_template/{cfg.package}/{filename}"] = _read(path, f"student_template/{cfg.package}/{filename}")
-    files["assignments/nn-from-scratch/config.toml"] = _read(CONFIG_PATH, "assignments/nn-from-scratch/config.toml")
-    files["assignments/nn-from-scratch/causes.toml"] = _read(CATALOGUE_PATH, "assignments/nn-from-scratch/causes.toml")
+        files[f"{template}/{filename}"] = _read(TEMPLATE_DIR / cfg.package / filename, f"{template}/{filename}")
+    for name in ASSIGNMENT_FILES:
+        if (ASSIGNMENT_DIR / name).is_file():
+            files[f"assignments/{ASSIGNMENT}/{name}"] = _read(ASSIGNMENT_DIR / name, f"assignments/{ASSIGNMENT}/{name}")
     for name in MNIST_FILES:
         files[f"data/mnist/{name}"] = _read(MNIST_DIR / name, f"data/mnist/{name}")
     return dict(sorted(files.items()))

@@ -46,14 +46,15 @@ from pathlib import Path
 from nnkit.course.config import ROOT, ConfigError, SimilarityConfig, load_config
 from nnkit.grading.stage import GRADED_FILES
 from nnkit.grading.submission import SubmissionError, collect, submission_name
+from nnkit.course.config import ASSIGNMENT, TEMPLATE_ROOT, TESTS_DIR
 
 HASH_SEED = "0"
 """PYTHONHASHSEED of the processes that fingerprint: the same files always score the same."""
 
-BOILERPLATE = (ROOT / "student_template" / "scratchnet", ROOT / "autograder" / "tests" / "public")
+BOILERPLATE = (TEMPLATE_ROOT / "scratchnet", TESTS_DIR / "public")
 """Folders of code every student receives (all their .py files are boilerplate)."""
 
-TEMPLATE_DIR = ROOT / "student_template" / "scratchnet"
+TEMPLATE_DIR = TEMPLATE_ROOT / "scratchnet"
 """Where the template of each graded file is; its lines never count as shared."""
 
 STYLESHEET = Path(__file__).resolve().parent / "similarity.css"
@@ -561,7 +562,7 @@ def _summary(result: SimilarityResult) -> str:
 
 def _settings(s: SimilarityConfig) -> str:
     return (f"<p class='meta'>Flagged: at least {s.flag_pair_tokens} shared tokens over the four files, or "
-            f"{s.flag_file_tokens} in one file ([similarity] in assignments/nn-from-scratch/config.toml). "
+            f"{s.flag_file_tokens} in one file ([similarity] in assignments/{ASSIGNMENT}/config.toml). "
             f"Shared runs are at least {s.noise_threshold} tokens long; runs of {s.guarantee_threshold} are "
             "always found. The template and the kit's other files are boilerplate, and lines the template "
             "already has never count.</p>")

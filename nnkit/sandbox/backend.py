@@ -71,7 +71,17 @@ OUTPUT_CAP = 64 * 1024
 KIT_DIR = Path(nnkit.__file__).resolve().parent
 WORKER_MODULES = ("__init__.py", "course/__init__.py", "course/contract.py", "sandbox/__init__.py", "sandbox/invoke.py",
                   "sandbox/landlock.py", "sandbox/profiling.py", "sandbox/transport.py", "sandbox/worker.py")
-"""The kit's modules the worker imports (standard library and numpy only)."""
+"""The kit's modules the worker imports (standard library and numpy only), below nnkit/."""
+
+
+def worker_modules() -> dict[str, Path]:
+    """What a worker's nnkit/ holds: path below nnkit/ -> source file. The kit's WORKER_MODULES,
+    and the active assignment's contract as course/assignment_contract.py (nnkit.course.contract)."""
+    from nnkit.course.contract import contract_path
+
+    files = {name: KIT_DIR / name for name in WORKER_MODULES}
+    files["course/assignment_contract.py"] = contract_path()
+    return files
 DEFAULT_LIMITS = {
     "call_timeout": 10.0,
     "memory_bytes": 3 << 30,
@@ -300,8 +310,8 @@ def _bwrap_command(root: Path, limits: dict, fds: tuple[int, int], shared: Path 
     bind(paths["numpy"], "/sandbox/site/numpy")
     if paths["numpy_libs"].is_dir():
         bind(paths["numpy_libs"], "/sandbox/site/numpy.libs")
-    for name in WORKER_MODULES:
-        bind(KIT_DIR / name, f"/sandbox/kit/nnkit/{name}")
+    for name, source in worker_modules().items():
+        bind(source, f"/sandbox/kit/nnkit/{name}")
     bind(root, "/sandbox/stage" if zygote else "/sandbox/sub")
     if shared is not None:
         bind(shared, "/sandbox/shared")
@@ -354,9 +364,9 @@ def _plain_site(workdir: Path) -> Path:
     """A folder holding only NumPy and the worker's modules, for tiers without bwrap."""
     paths = _python_paths()
     site = workdir / "site"
-    for name in WORKER_MODULES:
+    for name, source in worker_modules().items():
         (site / "nnkit" / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(KIT_DIR / name, site / "nnkit" / name)
+        shutil.copyfile(source, site / "nnkit" / name)
     for key, name in (("numpy", "numpy"), ("numpy_libs", "numpy.libs")):
         if paths[key].is_dir() and not (site / name).exists():
             (site / name).symlink_to(paths[key])

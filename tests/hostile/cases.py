@@ -228,7 +228,7 @@ def pretrained_weights(mnist_data: Path, seed: int = 20240) -> str:
     grader's), as a student could at home; the arrays are concatenated in
     sorted key order (W1, W2, ..., b1, b2, ...), each flattened.
     """
-    from nnkit.grading.mnist_reference import load_data
+    from nnkit.grading.end_to_end import load_data
     from scratchnet import forward, train  # the reference (solutions/ is on sys.path)
 
     cfg = load_config().mnist

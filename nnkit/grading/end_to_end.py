@@ -9,19 +9,25 @@
   test split never leaves the grader.
 - ``test/X_test.npy``, ``test/y_test.npy``: the test split, likewise, for the
   grader alone (mapped, not decompressed, by each test process).
-- ``trajectory-<sha>.npz``: the reference's weights after training with the
-  graded configuration from ``init_params(layer_sizes, default_rng(seed))``
-  and ``rng = default_rng(seed + 1)``, for the seed the grader draws from the
-  course secret. The key hashes the reference's graded files, the
-  configuration and the seed, so editing any of them recomputes it.
+- ``trajectory-<sha>.npz``: what the active assignment's end-to-end check
+  compares against: the arrays its ``end_to_end.py`` computes with the
+  reference package (``reference(config, seed, X_train, y_train, X_test,
+  y_test)``; for both assignments, the weights after training with the graded
+  configuration from ``init_params(layer_sizes, default_rng(seed))`` and
+  ``rng = default_rng(seed + 1)``), for the seed the grader draws from the
+  course secret. The key hashes the reference package, the assignment's
+  end_to_end.py, the [mnist] configuration and the seed, so editing any of
+  them recomputes it.
 
-Computed in a subprocess (``python -m nnkit.grading.mnist_reference``) with one BLAS
+Computed in a subprocess (``python -m nnkit.grading.end_to_end``) with one BLAS
 thread, so the grader's own process never imports a scratchnet package.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -30,8 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkit.course.config import MnistConfig
-from nnkit.grading.stage import GRADED_FILES
+from nnkit.course.config import ASSIGNMENT_DIR, MnistConfig
+
+REFERENCE_FILE = "end_to_end.py"
+"""The assignment's reference computation of its end-to-end check (in its folder)."""
 
 
 def mnist_seed(secret: str) -> int:
@@ -39,12 +47,15 @@ def mnist_seed(secret: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{secret}:mnist".encode()).digest()[:4], "little")
 
 
+def _config_json(mnist: MnistConfig) -> str:
+    return json.dumps(dataclasses.asdict(mnist), default=list, sort_keys=True)
+
+
 def _key(reference_pkg: Path, mnist: MnistConfig, seed: int) -> str:
     digest = hashlib.sha256()
-    for name in sorted(GRADED_FILES.values()) + ["data.py"]:
-        digest.update((Path(reference_pkg) / name).read_bytes())
-    digest.update(json.dumps([list(mnist.layer_sizes), mnist.activation, mnist.epochs,
-                              mnist.batch_size, mnist.lr, seed]).encode())
+    for path in sorted(Path(reference_pkg).glob("*.py")) + [ASSIGNMENT_DIR / REFERENCE_FILE]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(f"{_config_json(mnist)}\0{seed}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -61,9 +72,10 @@ def ensure(cache_dir: Path, reference_pkg: Path, mnist: MnistConfig, seed: int) 
         kit = Path(__file__).resolve().parent.parent.parent
         cmd = [sys.executable, "-I", "-c",
                f"import sys; sys.path[:0] = [{str(kit)!r}, {str(Path(reference_pkg).parent)!r}]; "
-               "from nnkit.grading.mnist_reference import main; main(sys.argv[1:])",
+               "from nnkit.grading.end_to_end import main; main(sys.argv[1:])",
                "--data", str(paths["data"]), "--trajectory", str(paths["trajectory"]),
-               "--seed", str(seed), "--config", json.dumps(mnist.__dict__, default=list)]
+               "--seed", str(seed), "--config", _config_json(mnist),
+               "--reference", str(ASSIGNMENT_DIR / REFERENCE_FILE)]
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if done.returncode != 0:
             raise RuntimeError(f"computing the MNIST reference failed:\n{done.stderr[-3000:]}")
@@ -124,9 +136,14 @@ def main(argv=None) -> None:
     parser.add_argument("--trajectory", required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--config", required=True, help="the [mnist] section as JSON")
+    parser.add_argument("--reference", required=True, help="the assignment's end_to_end.py")
     args = parser.parse_args(argv)
     cfg = json.loads(args.config)
-    from scratchnet import data, forward, train
+    from scratchnet import data
+
+    spec = importlib.util.spec_from_file_location("assignment_end_to_end", args.reference)
+    assignment = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(assignment)
 
     if not Path(args.data).is_file():
         X_train, y_train, X_test, y_test = data.load_mnist()
@@ -135,15 +152,9 @@ def main(argv=None) -> None:
                  X_test=np.rint(X_test * 255).astype(np.uint8), y_test=y_test)
         os.replace(tmp, args.data)
     X_train, y_train, X_test, y_test = load_data(args.data)
-    params0 = forward.init_params(cfg["layer_sizes"], np.random.default_rng(args.seed))
-    params = {k: v.copy() for k, v in params0.items()}
-    history = train.train(params, X_train, y_train, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-                          lr=cfg["lr"], rng=np.random.default_rng(args.seed + 1),
-                          activation=cfg["activation"])
-    acc = train.accuracy(params, X_test, y_test, cfg["activation"])
+    arrays = assignment.reference(cfg, args.seed, X_train, y_train, X_test, y_test)
     tmp = args.trajectory + ".tmp.npz"
-    np.savez(tmp, **{f"final_{k}": v for k, v in params.items()},
-             loss=np.array(history["loss"]), test_accuracy=np.array(acc))
+    np.savez(tmp, **arrays)
     os.replace(tmp, args.trajectory)
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from nnkit.testing.checks import check_keys, fail
 from nnkit.course.config import load_config
-from nnkit.grading.mnist_reference import load_test_split, load_training_split
+from nnkit.grading.end_to_end import load_test_split, load_training_split
 
 pytestmark = pytest.mark.part("training")
 
