@@ -1,9 +1,19 @@
-"""Settings and fixtures every test module shares."""
+"""Settings and fixtures every test module shares.
+
+The kit's tests run once per assignment of the course, each session with its
+assignment active (NNKIT_ASSIGNMENT; `make test` runs them all). Tests of one
+assignment only live in tests/<assignment>/ (dashes as underscores), which
+the sessions of the other assignments do not collect.
+"""
 import os
 import shutil
 import tempfile
 
 import pytest
+
+from nnkit.course.config import ASSIGNMENT, course_assignments
+
+collect_ignore = [name.replace("-", "_") for name in course_assignments() if name != ASSIGNMENT]
 
 OWN_BASETEMP = pytest.StashKey[str]()
 

@@ -1,9 +1,9 @@
 """The mutation corpus: single-bug and correct-but-different copies of the reference.
 
-An entry is one TOML file. ``tests/mutants/<name>.toml`` holds a realistic
-student mistake (``expect = "loses-points"``); ``tests/variants/<name>.toml``
+An entry is one TOML file. ``tests/corpus/<assignment>/mutants/<name>.toml`` holds a realistic
+student mistake (``expect = "loses-points"``); ``tests/corpus/<assignment>/variants/<name>.toml``
 holds a correct solution written differently (``expect = "full-marks"``);
-``tests/gates/<name>.toml`` holds a submission that does a part another way
+``tests/corpus/<assignment>/gates/<name>.toml`` holds a submission that does a part another way
 than the assignment asks (``expect = "gated"``: it must fail the part's gate,
 see nnkit.grading.gates) or an honest one close to such a way (``"full-marks"``).
 Each entry names the graded part its bug (or difference) lives in and lists
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnkit.course.causes import catalogue
-from nnkit.course.config import ROOT, load_config
+from nnkit.course.config import ASSIGNMENT, ROOT, load_config
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,14 +43,16 @@ else:  # pragma: no cover
 REFERENCE_DIR = ROOT / "solutions" / "scratchnet"
 """The reference package the entries are edits of."""
 
-MUTANTS_DIR = Path(__file__).resolve().parent / "mutants"
-VARIANTS_DIR = Path(__file__).resolve().parent / "variants"
-GATES_DIR = Path(__file__).resolve().parent / "gates"
+CORPUS_DIR = Path(__file__).resolve().parent / "corpus" / ASSIGNMENT
+"""The active assignment's corpus (tests/corpus/<assignment>/)."""
+MUTANTS_DIR = CORPUS_DIR / "mutants"
+VARIANTS_DIR = CORPUS_DIR / "variants"
+GATES_DIR = CORPUS_DIR / "gates"
 """Submissions that do a part another way than asked ("gated") and honest ones close to them ("full-marks")."""
 
 EXPECTATIONS = ("loses-points", "full-marks", "gated")
 """Allowed values of ``expect``: a mutant must lose points, a variant must not, and a submission of
-tests/gates/ that does its part another way than asked must fail that part's gate."""
+tests/corpus/<assignment>/gates/ that does its part another way than asked must fail that part's gate."""
 
 
 class MutationError(ValueError):

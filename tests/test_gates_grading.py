@@ -1,6 +1,6 @@
 """Does the backward gate hold against the real grader?
 
-Every entry of tests/gates/ is graded by the real grader, sandbox included,
+Every entry of tests/corpus/<assignment>/gates/ is graded by the real grader, sandbox included,
 in one batch: the submissions that compute gradients another way than
 backpropagation (finite differences through forward and cross_entropy,
 np.gradient, a forward pass of their own, plain arrays the array count cannot
@@ -40,7 +40,7 @@ def _failed(result, part):
 
 
 def test_the_corpus_has_cheats_and_honest_backprop():
-    """Does tests/gates/ hold at least three cheats and three honest ways, all in the backward part?"""
+    """Does tests/corpus/<assignment>/gates/ hold at least three cheats and three honest ways, all in the backward part?"""
     expects = [e.expect for e in ENTRIES.values()]
     assert expects.count("gated") >= 3 and expects.count("full-marks") >= 3
     assert {e.part for e in ENTRIES.values()} == {"backward"}

@@ -1,9 +1,9 @@
 """Is every entry of the mutation corpus what it claims to be?
 
-A mutant (tests/mutants/) must be a real bug: some call into the file of its
+A mutant (tests/corpus/<assignment>/mutants/) must be a real bug: some call into the file of its
 part, on some input, behaves observably differently from the reference (an
 output value, dtype, shape or type, an exception, a warning, a modified
-input, or the state the rng is left in). A variant (tests/variants/) must be
+input, or the state the rng is left in). A variant (tests/corpus/<assignment>/variants/) must be
 indistinguishable from the reference on the same calls, within ATOL and RTOL.
 
 The probes run in one subprocess: each mutated copy is written as a

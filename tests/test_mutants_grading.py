@@ -1,8 +1,8 @@
 """Do the suites catch the bugs they claim to catch, and name the right cause?
 
-Every mutant of tests/mutants/ (one realistic student mistake each) is graded
+Every mutant of tests/corpus/<assignment>/mutants/ (one realistic student mistake each) is graded
 by the real grader, sandbox included, in one batch with the variants of
-tests/variants/ (correct but written differently), the reference and the
+tests/corpus/<assignment>/variants/ (correct but written differently), the reference and the
 untouched template. The MNIST test is left out here: it is the one
 end-to-end test, it costs seconds per submission, and a bug must be caught
 by the tests of its own part.
