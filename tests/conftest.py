@@ -11,9 +11,24 @@ import tempfile
 
 import pytest
 
-from nnkit.course.config import ASSIGNMENT, course_assignments
+from nnkit.course.config import ASSIGNMENT, course_assignments, default_assignment
 
 collect_ignore = [name.replace("-", "_") for name in course_assignments() if name != ASSIGNMENT]
+OWN_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), ASSIGNMENT.replace("-", "_"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """In the session of any assignment but the course's default, run only the tests of its own
+    folder and those marked ``every_assignment``; the engine's tests run once, in the default's."""
+    if ASSIGNMENT == default_assignment():
+        return
+    keep, drop = [], []
+    for item in items:
+        mine = str(item.path).startswith(OWN_FOLDER + os.sep) or item.get_closest_marker("every_assignment")
+        (keep if mine else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 OWN_BASETEMP = pytest.StashKey[str]()
 
