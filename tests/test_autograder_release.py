@@ -18,7 +18,7 @@ import pytest
 
 from nnkit.releases import release
 from nnkit.grading.gradescope import validate_results
-from nnkit.course.config import EXAMPLES_DIR
+from nnkit.course.config import ASSIGNMENT, EXAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 
