@@ -174,21 +174,35 @@ def rng(request) -> np.random.Generator:
     return np.random.default_rng(_seed(f"public:{name}"))
 
 
+class ReferencePackage:
+    """The reference package's modules as attributes (``reference.forward``), each imported from the
+    reference folder alone the first time a test asks for it."""
+
+    def __init__(self, root: Path):
+        self._root = root
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from nnkit.grading.local import import_package
+
+        if not (self._root / "scratchnet" / f"{name}.py").is_file():
+            raise AttributeError(f"the reference package has no module {name!r}")
+        try:
+            module = import_package(self._root, [name])[name]
+        except ImportError as exc:
+            raise GraderError(f"the reference solution could not be imported: {exc}") from None
+        setattr(self, name, module)
+        return module
+
+
 @pytest.fixture(scope="session")
 def reference():
-    """The reference solution's modules (grader only; never shipped to students).
-
-    Attributes: activations, forward, backward, train, data, gradcheck.
-    """
+    """The reference solution's modules (grader only; never shipped to students), as attributes:
+    ``reference.forward.init_params``."""
     if not (_STATE.spec and _STATE.spec.get("reference")):
         raise GraderError("the reference solution is not configured (run hidden tests through the grader)")
-    from nnkit.grading.local import import_package
-
-    names = ("activations", "forward", "backward", "train", "data", "gradcheck")
-    try:
-        return types.SimpleNamespace(**import_package(Path(_STATE.spec["reference"]), names))
-    except ImportError as exc:
-        raise GraderError(f"the reference solution could not be imported: {exc}") from None
+    return ReferencePackage(Path(_STATE.spec["reference"]))
 
 
 @pytest.fixture(scope="session")
