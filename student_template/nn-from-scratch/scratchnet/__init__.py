@@ -1,6 +1,7 @@
-"""scratchnet: a fully connected neural network in NumPy, written from scratch.
+"""scratchnet: neural networks in NumPy, written from scratch.
 
-Graded files (yours to complete): activations.py, forward.py, backward.py,
-train.py. Provided: data.py (datasets), gradcheck.py (numerical gradients),
-plots.py (figures) and cli.py (``python -m scratchnet.train``).
+The package grows over the course. Each assignment's handout lists the
+modules you complete in it; the other modules are provided: data.py
+(datasets), gradcheck.py (numerical gradients), plots.py (figures), the
+command-line trainers, and the modules you completed in earlier assignments.
 """
