@@ -7,12 +7,12 @@ The update rules with known mistakes, which name a likely cause, come from the
 public tests (tests/public/test_optimizers.py)."""
 import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nnkit.course.causes import Cause, cause
-from nnkit.course.config import TESTS_DIR
 from nnkit.testing.checks import (
     check_close, check_keys, check_scalar, check_unmodified, describe_call, fail, first_match,
 )
@@ -21,9 +21,13 @@ from nnkit.testing.inputs import random_params
 pytestmark = pytest.mark.part("optimizers")
 
 
+PUBLIC_DIR = Path(__file__).resolve().parent.parent / "public"
+"""The public suite, beside this one."""
+
+
 def _public_module():
     spec = importlib.util.spec_from_file_location("nnkit_public_test_optimizers",
-                                                  TESTS_DIR / "public" / "test_optimizers.py")
+                                                  PUBLIC_DIR / "test_optimizers.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

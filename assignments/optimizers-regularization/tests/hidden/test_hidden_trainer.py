@@ -7,12 +7,12 @@ Known mistakes are named by retracing the training with the mistake
 (``simulate`` of the public tests, here on the reference's functions)."""
 import importlib.util
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nnkit.course.causes import cause
-from nnkit.course.config import TESTS_DIR
 from nnkit.testing.checks import check_close, check_keys, check_unmodified, describe_call, fail
 from nnkit.testing.inputs import random_params
 
@@ -22,8 +22,13 @@ TRAJECTORY_RTOL = 1e-9
 """Largest relative difference to the reference's trajectory (same operations, same order: about 1e-15)."""
 
 
+PUBLIC_DIR = Path(__file__).resolve().parent.parent / "public"
+"""The public suite, beside this one."""
+
+
 def _public_module():
-    spec = importlib.util.spec_from_file_location("nnkit_public_test_trainer", TESTS_DIR / "public" / "test_trainer.py")
+    spec = importlib.util.spec_from_file_location("nnkit_public_test_trainer",
+                                                  PUBLIC_DIR / "test_trainer.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
