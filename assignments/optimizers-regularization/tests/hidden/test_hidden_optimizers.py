@@ -85,7 +85,7 @@ def check_steps_against_reference(submission, reference, name, params, grads_lis
                     state["t"] + len(params): cause("adam_t_per_key")}.get(new_state["t"], "state['t'] += 1 per step")
             fail(what + ": state['t'] after the call", str(expected_state["t"]), repr(new_state["t"]), hint)
         for key in params:
-            hint = first_match(new_params[key], [(cause(c), variants[v][step][0][key]) for v, c in
+            hint = first_match(new_params[key], [(c, variants[v][step][0][key]) for v, c in
                                                  VARIANTS[name].items()],
                                f"the update rule of {name}_step's docstring, from the state the previous step left")
             if not given and not isinstance(hint, Cause) and not public.close(new_params[key], expected[key]):
@@ -98,7 +98,7 @@ def check_steps_against_reference(submission, reference, name, params, grads_lis
                                 hint=cause("optimizer_state_layout"))
             for key in params:
                 hint = cause("optimizer_state_not_updated") if np.array_equal(moment[key], state[m][key]) else \
-                    first_match(moment[key], [(cause(c), variants[v][step][1][m][key]) for v, c in
+                    first_match(moment[key], [(c, variants[v][step][1][m][key]) for v, c in
                                               VARIANTS[name].items()], f"state[{m!r}][k] holds the new moment")
                 check_close(moment[key], expected_state[m][key], what=f"{what}: state[{m!r}][{key!r}]", reveal=False,
                             hint=hint)

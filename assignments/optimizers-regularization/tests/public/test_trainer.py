@@ -26,11 +26,18 @@ TRAJECTORY_RTOL = 1e-8
 """Largest relative difference to the retraced training (the same operations: about 1e-15)."""
 ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0.0), "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)), "tanh": np.tanh}
 MISTAKES = {
-    "loss_without_penalty": "trainer_loss_without_penalty", "grads_without_l2": "trainer_grads_without_l2",
-    "loss_sum": "trainer_loss_sum", "schedule_off_by_one": "trainer_schedule_off_by_one",
-    "schedule_per_epoch": "trainer_schedule_per_epoch", "schedule_restarts": "trainer_schedule_per_epoch",
-    "lr_history_last": "trainer_lr_history", "state_reset": "trainer_state_reset", "no_dropout": "trainer_no_dropout",
-    "val_with_dropout": "trainer_val_with_dropout", "sgd": "trainer_wrong_optimizer", "adam": "trainer_wrong_optimizer",
+    "loss_without_penalty": cause("trainer_loss_without_penalty"),
+    "grads_without_l2": cause("trainer_grads_without_l2"),
+    "loss_sum": cause("trainer_loss_sum"),
+    "schedule_off_by_one": cause("trainer_schedule_off_by_one"),
+    "schedule_per_epoch": cause("trainer_schedule_per_epoch"),
+    "schedule_restarts": cause("trainer_schedule_per_epoch"),
+    "lr_history_last": cause("trainer_lr_history"),
+    "state_reset": cause("trainer_state_reset"),
+    "no_dropout": cause("trainer_no_dropout"),
+    "val_with_dropout": cause("trainer_val_with_dropout"),
+    "sgd": cause("trainer_wrong_optimizer"),
+    "adam": cause("trainer_wrong_optimizer"),
 }
 """Mistakes ``simulate`` can make -> their cause."""
 
@@ -88,7 +95,8 @@ def submission_ops(submission):
     return types.SimpleNamespace(
         forward_dropout=numpy_forward_dropout,
         backward_dropout=lambda params, cache, Y, activation: submission.backward_dropout(params, cache, Y, activation),
-        init=lambda optimizer, params: None if optimizer == "sgd" else submission.call(f"{optimizer}_init", params).value,
+        init=lambda optimizer, params: None if optimizer == "sgd" else
+        submission.call(f"{optimizer}_init", params).value,
         step=step,
         predict=lambda params, X, activation: np.argmax(forward_with_masks(params, X, activation, {
             l: 1.0 for l in range(1, len(params) // 2)})[0], axis=1))
@@ -181,7 +189,7 @@ def check_training(submission, got, what, params, X, y, seed, options, mistakes)
             value, candidate = pick(cache[mistake])
             if value is not None and np.shape(value) == np.shape(candidate) and np.allclose(value, candidate,
                                                                                            rtol=1e-7, atol=1e-10):
-                return cause(MISTAKES[mistake])
+                return MISTAKES[mistake]
         return advice + " (if the tests of regularization.py or optimizers.py fail, fix those first)"
 
     advice = {"lr": "history['lr'][e] is the learning rate of epoch e's first step",
@@ -228,10 +236,10 @@ def test_train_advanced_history_determinism_and_rng(submission, rng):
         first, what = train(submission, params, X, y, 11, **options)
         check_history_shape(first.value, what, 3, with_val=True)
         if first.rng_state != expected_rng_state(11, 26, 8, 3, [6, 5], p_drop):
+            with_val = first.rng_state == _with_val_draws(11, 26, 8, 3, [6, 5], p_drop, 10)
             fail(what, "the rng used only by iterate_minibatches (one permutation per epoch) and forward_dropout "
                        "(one rng.random per hidden layer and batch, none when p_drop == 0)", "a different rng state",
-                 cause("trainer_val_with_dropout") if first.rng_state == _with_val_draws(11, 26, 8, 3, [6, 5], p_drop, 10)
-                 else cause("trainer_rng_misused"))
+                 cause("trainer_val_with_dropout") if with_val else cause("trainer_rng_misused"))
         second, _ = train(submission, params, X, y, 11, **options)
         if first.value != second.value or any(not np.array_equal(first.args[0][k], second.args[0][k]) for k in params):
             fail(what, "identical results for identical params and seed", "different results",
