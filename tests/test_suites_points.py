@@ -17,11 +17,11 @@ from collections import defaultdict
 
 import pytest
 
-from nnkit.course.config import ROOT, TESTS_DIR, load_config
+from nnkit.course.config import ASSIGNMENT_DIR, ROOT, TESTS_DIR, load_config
 
 SUITES = TESTS_DIR
 MNIST_TEST = SUITES / "hidden" / "test_mnist.py"
-HANDOUT = ROOT / "assignments" / "nn-from-scratch" / "handout.md"
+HANDOUT = ASSIGNMENT_DIR / "handout.md"
 MNIST_POINTS = 10.0
 """Points of the training part that the MNIST test carries; counted only while its file is missing."""
 
