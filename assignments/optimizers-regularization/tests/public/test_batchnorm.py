@@ -88,7 +88,11 @@ def backward_mistakes(dout, Z, gamma, eps=1e-5):
     x_hat = (Z - Z.mean(axis=0)) * inv_std
     dx_hat = dout * gamma
     dgamma, dbeta = (dout * x_hat).sum(axis=0), dout.sum(axis=0)
-    dZ = inv_std / N * (N * dx_hat - dx_hat.sum(axis=0) - x_hat * (dx_hat * x_hat).sum(axis=0))
+    # the correct dZ, by the chain rule through the batch variance and mean, as the handout derives it
+    centred = Z - Z.mean(axis=0)
+    dvar = (dx_hat * centred).sum(axis=0) * -0.5 * inv_std ** 3
+    dmu = -(dx_hat * inv_std).sum(axis=0) - 2.0 * dvar * centred.mean(axis=0)
+    dZ = dx_hat * inv_std + dvar * 2.0 * centred / N + dmu / N
     return {
         cause("bn_backward_ignores_batch_statistics"): (dx_hat * inv_std, dgamma, dbeta),
         cause("bn_backward_missing_mean_term"): (inv_std / N * (N * dx_hat - x_hat * (dx_hat * x_hat).sum(axis=0)),

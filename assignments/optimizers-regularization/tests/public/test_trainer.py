@@ -104,7 +104,7 @@ def submission_ops(submission):
 
 def simulate(ops, params, X, y, seed, *, epochs, batch_size, lr, optimizer="adam", activation="relu", lam=0.0,
              p_drop=0.0, schedule=None, X_val=None, y_val=None, mistake=None):
-    """train_advanced as its docstring specifies it, step by step: (params after training, history);
+    """train_advanced as its docstring specifies it, step by step: (params after training, record);
     ``mistake`` (a key of MISTAKES) makes that mistake instead."""
     rng = np.random.default_rng(seed)
     params = {k: v.copy() for k, v in params.items()}
@@ -114,7 +114,7 @@ def simulate(ops, params, X, y, seed, *, epochs, batch_size, lr, optimizer="adam
     total = epochs * n_batches
     optimizer = mistake if mistake in ("sgd", "adam") else optimizer
     state = ops.init(optimizer, params)
-    history = {"loss": [], "lr": []} | ({"val_accuracy": []} if X_val is not None else {})
+    record = {"loss": [], "lr": []} | ({"val_accuracy": []} if X_val is not None else {})
     t = 0
     for epoch in range(epochs):
         if mistake == "state_reset" and epoch:
@@ -126,7 +126,7 @@ def simulate(ops, params, X, y, seed, *, epochs, batch_size, lr, optimizer="adam
                     "schedule_restarts": k}.get(mistake, t)
             lr_t = cosine(lr, step, total) if schedule == "cosine" else lr
             if k == 0 or (mistake == "lr_history_last" and k == n_batches - 1):
-                history["lr"][epoch:] = [float(lr_t)]
+                record["lr"][epoch:] = [float(lr_t)]
             probs, cache = ops.forward_dropout(params, Xb, activation, 0.0 if mistake == "no_dropout" else p_drop, rng)
             losses.append(cross_entropy(probs, Yb) + (0.0 if mistake == "loss_without_penalty" else
                                                       l2_penalty(params, lam)))
@@ -135,14 +135,14 @@ def simulate(ops, params, X, y, seed, *, epochs, batch_size, lr, optimizer="adam
                 grads = {key: g + lam * params[key] if key.startswith("W") else g for key, g in grads.items()}
             params, state = ops.step(optimizer, params, grads, state, lr_t)
             t += 1
-        history["loss"].append(float(np.sum(losses) if mistake == "loss_sum" else np.mean(losses)))
+        record["loss"].append(float(np.sum(losses) if mistake == "loss_sum" else np.mean(losses)))
         if X_val is not None:
             if mistake == "val_with_dropout":
                 predicted = np.argmax(ops.forward_dropout(params, X_val, activation, p_drop, rng)[0], axis=1)
             else:
                 predicted = ops.predict(params, X_val, activation)
-            history["val_accuracy"].append(float(np.mean(predicted == y_val)))
-    return params, history
+            record["val_accuracy"].append(float(np.mean(predicted == y_val)))
+    return params, record
 
 
 def blobs(rng, N, D, C, spread=0.5):
