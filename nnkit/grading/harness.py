@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from nnkit.testing.checks import CheckFailed
-from nnkit.course.contract import FUNCTIONS, PARTS
+from nnkit.course.contract import FUNCTIONS, MODULE_OF_PART, PARTS
 from nnkit.grading.proxy import GraderError, NotImplementedYet, StudentCrash, StudentError, StudentTimeout, Submission
 
 _STATE = types.SimpleNamespace(backend=None, spec=None, records=[], results_file=None, tier=None)
@@ -178,17 +178,37 @@ def rng(request) -> np.random.Generator:
 def reference():
     """The reference solution's modules (grader only; never shipped to students).
 
-    Attributes: activations, forward, backward, train, data, gradcheck.
+    Attributes: the assignment's graded modules (for Assignment 1: activations, forward,
+    backward, train), data and gradcheck; any other module of the package (an earlier
+    assignment's, such as forward in Assignment 2) is imported when first used.
     """
     if not (_STATE.spec and _STATE.spec.get("reference")):
         raise GraderError("the reference solution is not configured (run hidden tests through the grader)")
-    from nnkit.grading.local import import_package
+    names = (*dict.fromkeys(MODULE_OF_PART.values()), "data", "gradcheck")
+    return _ReferenceModules(Path(_STATE.spec["reference"]), names)
 
-    names = ("activations", "forward", "backward", "train", "data", "gradcheck")
-    try:
-        return types.SimpleNamespace(**import_package(Path(_STATE.spec["reference"]), names))
-    except ImportError as exc:
-        raise GraderError(f"the reference solution could not be imported: {exc}") from None
+
+class _ReferenceModules:
+    """The reference package's modules as attributes: ``names`` imported at once, any other on first use."""
+
+    def __init__(self, root: Path, names):
+        self._root = root
+        self.__dict__.update(self._import(names))
+
+    def _import(self, names) -> dict:
+        from nnkit.grading.local import import_package
+
+        try:
+            return import_package(self._root, names)
+        except ImportError as exc:
+            raise GraderError(f"the reference solution could not be imported: {exc}") from None
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        module = self._import([name])[name]
+        setattr(self, name, module)
+        return module
 
 
 @pytest.fixture(scope="session")
