@@ -36,7 +36,7 @@ from pathlib import Path
 from nnkit.grading import fingerprint
 
 from nnkit.grading import end_to_end
-from nnkit.course.config import AssignmentConfig, ROOT
+from nnkit.course.config import ASSIGNMENT, ASSIGNMENT_ENV, AssignmentConfig, ROOT
 from nnkit.grading.gates import apply_gates
 from nnkit.grading.interrupt import Interrupted, Stop
 from nnkit.sandbox.landlock import NO_LANDLOCK_ENV
@@ -146,7 +146,8 @@ def _pytest_command(grader: Grader, spec_path: Path, ini: Path, targets: list[st
 def _pytest_env() -> dict:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
            "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg", **BLAS_ENV}
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg", **BLAS_ENV,
+           ASSIGNMENT_ENV: ASSIGNMENT}  # the test process reads the same assignment's suites, contract and causes
     if NO_LANDLOCK_ENV in os.environ:  # the test process starts the workers: it must agree with the reports
         env[NO_LANDLOCK_ENV] = os.environ[NO_LANDLOCK_ENV]
     return env
