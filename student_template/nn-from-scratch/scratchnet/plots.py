@@ -7,7 +7,7 @@ explicit MPLBACKEND, which Jupyter sets for you) the non-interactive "Agg"
 backend is selected before pyplot is imported.
 
 - plot_activations: the hidden-layer activations and their derivatives.
-- plot_training_curves: loss and validation accuracy per epoch.
+- plot_training_curves: loss, validation accuracy and learning rate per epoch.
 - plot_decision_boundary: the classes a model assigns to a 2-D plane.
 - plot_predictions: a grid of images with predicted and true labels.
 - plot_confusion_matrix: counts of (true, predicted) label pairs.
@@ -83,20 +83,24 @@ def plot_activations(z=None, *, path=None):
 
 
 def plot_training_curves(history, *, path=None, val_label="validation accuracy"):
-    """Training loss per epoch and, when present, validation accuracy per epoch.
+    """Training loss per epoch and, when present, validation accuracy and learning rate per epoch.
 
     Inputs:
     - history: dict with "loss" (list of floats, one per epoch) and optionally
-      "val_accuracy" (list of floats in [0, 1]), as returned by ``train``.
+      "val_accuracy" (list of floats in [0, 1]), as returned by ``train``, and
+      "lr" (list of floats, the learning rate of each epoch), as returned by
+      Assignment 2's ``train_advanced``. One panel per curve present.
     - path: where to save the figure, or None.
     - val_label: how to call the accuracy curve (e.g. "test accuracy" when
       the held-out data is the test set).
     """
     loss = list(history["loss"])
     val = list(history.get("val_accuracy", []))
+    lr = list(history.get("lr", []))
     epochs = np.arange(1, len(loss) + 1)
     marker = "o" if len(loss) <= 30 else None
-    fig, axes = plt.subplots(1, 2 if val else 1, figsize=(10 if val else 5, 4), squeeze=False)
+    panels = 1 + bool(val) + bool(lr)
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
     ax_loss = axes[0, 0]
     ax_loss.plot(epochs, loss, marker=marker)
     ax_loss.set_xlabel("epoch")
@@ -108,6 +112,13 @@ def plot_training_curves(history, *, path=None, val_label="validation accuracy")
         ax_acc.set_xlabel("epoch")
         ax_acc.set_ylabel(f"{val_label} (%)")
         ax_acc.set_title(f"{val_label}: {100.0 * val[-1]:.2f}% after epoch {len(val)}")
+    if lr:
+        ax_lr = axes[0, panels - 1]
+        ax_lr.plot(np.arange(1, len(lr) + 1), lr, marker=marker, color="tab:green")
+        ax_lr.set_xlabel("epoch")
+        ax_lr.set_ylabel("learning rate")
+        ax_lr.set_title("learning rate at the start of each epoch")
+        ax_lr.set_ylim(bottom=0.0)
     for ax in axes.ravel():
         ax.grid(alpha=0.3)
         if len(loss) <= 20:
