@@ -147,7 +147,7 @@ def _pytest_env() -> dict:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
            "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg", **BLAS_ENV,
-           ASSIGNMENT_ENV: ASSIGNMENT}  # the test process reads the same assignment's suites, contract and causes
+           ASSIGNMENT_ENV: ASSIGNMENT}  # the test process must load the contract and causes of the assignment graded
     if NO_LANDLOCK_ENV in os.environ:  # the test process starts the workers: it must agree with the reports
         env[NO_LANDLOCK_ENV] = os.environ[NO_LANDLOCK_ENV]
     return env

@@ -119,7 +119,8 @@ def test_batchnorm_backward_matches_finite_differences(submission, reference, rn
     dout = rng.normal(size=(N, H))
     _, _, out, cache = forward_call(submission, Z, gamma, beta)
     got = submission.call("batchnorm_backward", dout, cache)
-    what = describe_call("batchnorm_backward(dout, cache)", dout=dout) + ", cache from batchnorm_forward(Z, gamma, beta)"
+    what = describe_call("batchnorm_backward(dout, cache)", dout=dout) + \
+        ", cache from batchnorm_forward(Z, gamma, beta)"
     fw = reference.batchnorm.batchnorm_forward
     numeric = numerical_gradients(lambda p: float(np.sum(dout * fw(p["Z"], p["gamma"], p["beta"])[0])),
                                   {"Z": Z, "gamma": gamma, "beta": beta}, EPS)

@@ -7,12 +7,12 @@ The update rules with known mistakes, which name a likely cause, come from the
 public tests (tests/public/test_optimizers.py)."""
 import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nnkit.course.causes import Cause, cause
-from nnkit.course.config import TESTS_DIR
 from nnkit.testing.checks import (
     check_close, check_keys, check_scalar, check_unmodified, describe_call, fail, first_match,
 )
@@ -21,9 +21,13 @@ from nnkit.testing.inputs import random_params
 pytestmark = pytest.mark.part("optimizers")
 
 
+PUBLIC_DIR = Path(__file__).resolve().parent.parent / "public"
+"""The public suite, beside this one."""
+
+
 def _public_module():
     spec = importlib.util.spec_from_file_location("nnkit_public_test_optimizers",
-                                                  TESTS_DIR / "public" / "test_optimizers.py")
+                                                  PUBLIC_DIR / "test_optimizers.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -81,7 +85,7 @@ def check_steps_against_reference(submission, reference, name, params, grads_lis
                     state["t"] + len(params): cause("adam_t_per_key")}.get(new_state["t"], "state['t'] += 1 per step")
             fail(what + ": state['t'] after the call", str(expected_state["t"]), repr(new_state["t"]), hint)
         for key in params:
-            hint = first_match(new_params[key], [(cause(c), variants[v][step][0][key]) for v, c in
+            hint = first_match(new_params[key], [(c, variants[v][step][0][key]) for v, c in
                                                  VARIANTS[name].items()],
                                f"the update rule of {name}_step's docstring, from the state the previous step left")
             if not given and not isinstance(hint, Cause) and not public.close(new_params[key], expected[key]):
@@ -94,7 +98,7 @@ def check_steps_against_reference(submission, reference, name, params, grads_lis
                                 hint=cause("optimizer_state_layout"))
             for key in params:
                 hint = cause("optimizer_state_not_updated") if np.array_equal(moment[key], state[m][key]) else \
-                    first_match(moment[key], [(cause(c), variants[v][step][1][m][key]) for v, c in
+                    first_match(moment[key], [(c, variants[v][step][1][m][key]) for v, c in
                                               VARIANTS[name].items()], f"state[{m!r}][k] holds the new moment")
                 check_close(moment[key], expected_state[m][key], what=f"{what}: state[{m!r}][{key!r}]", reveal=False,
                             hint=hint)

@@ -139,7 +139,8 @@ def test_batchnorm_backward_gradient_check(submission, rng, N, H):
     gamma, beta = rng.normal(1.0, 0.5, size=H), rng.normal(size=H)
     _, _, out, cache = forward_call(submission, Z, gamma, beta)
     got = submission.call("batchnorm_backward", dout, cache)
-    what = describe_call("batchnorm_backward(dout, cache)", dout=dout) + ", cache from batchnorm_forward(Z, gamma, beta)"
+    what = describe_call("batchnorm_backward(dout, cache)", dout=dout) + \
+        ", cache from batchnorm_forward(Z, gamma, beta)"
     numeric = numerical_gradients(lambda p: float(np.sum(dout * normalise(p["Z"], p["gamma"], p["beta"]))),
                                   {"Z": Z, "gamma": gamma, "beta": beta}, EPS)
     check_backward(got.value, (numeric["Z"], numeric["gamma"], numeric["beta"]), backward_mistakes(dout, Z, gamma),
@@ -209,8 +210,9 @@ def test_batchnorm_eval_with_batch_statistics_is_forward(submission, rng):
         Z, gamma, beta), "see test_batchnorm_forward_small_case"))
     got = submission.call("batchnorm_eval", Z, gamma, beta, Z.mean(axis=0), Z.var(axis=0))
     what = describe_call("batchnorm_eval(Z, gamma, beta, Z.mean(axis=0), Z.var(axis=0))", Z=Z)
-    check_close(got.value, out, what=what, hint=first_match(got.value, eval_mistakes(
-        Z, gamma, beta, Z.mean(axis=0), Z.var(axis=0))[1:], "the formula of batchnorm_forward, with mean and var given"))
+    hint = first_match(got.value, eval_mistakes(Z, gamma, beta, Z.mean(axis=0), Z.var(axis=0))[1:],
+                       "the formula of batchnorm_forward, with mean and var given")
+    check_close(got.value, out, what=what, hint=hint)
 
 
 @pytest.mark.points(1)

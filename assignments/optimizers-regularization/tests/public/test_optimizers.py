@@ -57,13 +57,19 @@ def rule(name, variant=None):
 
 
 VARIANTS = {
-    "momentum": {"dampened": "momentum_dampened", "lr_in_velocity": "momentum_lr_in_velocity",
-                 "nesterov": "momentum_nesterov", "ascent": "optimizer_ascent"},
-    "rmsprop": {"no_one_minus_rho": "rmsprop_missing_one_minus_rho", "eps_inside": "rmsprop_eps_inside_sqrt",
-                "ascent": "optimizer_ascent"},
-    "adam": {"no_bias_correction": "adam_no_bias_correction", "eps_inside": "adam_eps_inside_sqrt",
-             "swapped": "adam_betas_swapped", "ascent": "optimizer_ascent", "t_per_key": "adam_t_per_key",
-             "t_stays_1": "adam_t_not_incremented"},
+    "momentum": {"dampened": cause("momentum_dampened"),
+                 "lr_in_velocity": cause("momentum_lr_in_velocity"),
+                 "nesterov": cause("momentum_nesterov"),
+                 "ascent": cause("optimizer_ascent")},
+    "rmsprop": {"no_one_minus_rho": cause("rmsprop_missing_one_minus_rho"),
+                "eps_inside": cause("rmsprop_eps_inside_sqrt"),
+                "ascent": cause("optimizer_ascent")},
+    "adam": {"no_bias_correction": cause("adam_no_bias_correction"),
+             "eps_inside": cause("adam_eps_inside_sqrt"),
+             "swapped": cause("adam_betas_swapped"),
+             "ascent": cause("optimizer_ascent"),
+             "t_per_key": cause("adam_t_per_key"),
+             "t_stays_1": cause("adam_t_not_incremented")},
 }
 """Known mistakes of each optimizer: variant of ``rule`` (or of the step count) -> cause."""
 
@@ -123,7 +129,7 @@ def check_steps(submission, name, params, grads_list, lrs, hyper=None):
             if not (isinstance(t, int) and t == step + 1):
                 fail(what + ": state['t'] after the call", f"{step + 1}", repr(t), hint)
         for key in params:
-            candidates = [(cause(c), variants[v][step][0][key]) for v, c in VARIANTS[name].items()]
+            candidates = [(c, variants[v][step][0][key]) for v, c in VARIANTS[name].items()]
             hint = first_match(new_params[key], candidates, f"the update rule of {name}_step's docstring "
                                f"with the hyperparameters {hyper}, the state carried over from the previous step")
             if not given and not isinstance(hint, Cause) and not close(new_params[key], expected[step][0][key]):
@@ -137,7 +143,7 @@ def check_steps(submission, name, params, grads_list, lrs, hyper=None):
             for key in params:
                 unchanged = np.array_equal(moment[key], state[m][key])
                 hint = cause("optimizer_state_not_updated") if unchanged else first_match(
-                    moment[key], [(cause(c), variants[v][step][1][m][key]) for v, c in VARIANTS[name].items()],
+                    moment[key], [(c, variants[v][step][1][m][key]) for v, c in VARIANTS[name].items()],
                     f"state[{m!r}][k] holds the new moment after the step")
                 check_close(moment[key], expected[step][1][m][key], what=f"{what}: state[{m!r}][{key!r}]", hint=hint)
         current, state = new_params, new_state
@@ -166,7 +172,8 @@ def test_init_state_layout(submission, rng):
         keys = list(MOMENTS[name]) + (["t"] if name == "adam" else [])
         state = check_keys(got.value, keys, what=what, hint=cause("optimizer_state_layout"))
         for m in MOMENTS[name]:
-            moment = check_keys(state[m], list(params), what=f"{what}: state[{m!r}]", hint=cause("optimizer_state_layout"))
+            moment = check_keys(state[m], list(params), what=f"{what}: state[{m!r}]",
+                                hint=cause("optimizer_state_layout"))
             for key, value in params.items():
                 check_array(moment[key], what=f"{what}: state[{m!r}][{key!r}]", shape=value.shape,
                             hint=cause("optimizer_state_layout"))
@@ -226,8 +233,8 @@ def test_cosine_lr_ends_and_middle(submission):
             2 - math.sqrt(2)) / 4)):
         got = submission.call("cosine_lr", lr0, step, total)
         what = f"cosine_lr(lr0={lr0}, step={step}, total_steps={total})"
-        wrong = {round(x, 9) for x in (lr0 * math.cos(math.pi * step / total), lr0 * (1 + math.cos(math.pi * step / total)),
-                                       0.5 * lr0 * (1 + math.cos(2 * math.pi * step / total)))} - {round(expected, 9)}
+        c, c2 = math.cos(math.pi * step / total), math.cos(2 * math.pi * step / total)
+        wrong = {round(x, 9) for x in (lr0 * c, lr0 * (1 + c), 0.5 * lr0 * (1 + c2))} - {round(expected, 9)}
         value = got.value
         hint = cause("cosine_formula") if isinstance(value, (int, float)) and round(float(value), 9) in wrong else \
             "lr_min + 0.5 * (lr0 - lr_min) * (1 + cos(pi * step / total_steps))"
@@ -245,5 +252,6 @@ def test_cosine_lr_with_lr_min(submission):
         what = f"cosine_lr(lr0={lr0}, step={step}, total_steps={total}, lr_min={lr_min})"
         ignored = 0.5 * lr0 * (1 + math.cos(math.pi * step / total))
         hint = cause("cosine_ignores_lr_min") if isinstance(got.value, float) and np.isclose(got.value, ignored) \
-            and not np.isclose(ignored, expected) else "lr_min + 0.5 * (lr0 - lr_min) * (1 + cos(pi * step / total_steps))"
+            and not np.isclose(ignored, expected) else \
+            "lr_min + 0.5 * (lr0 - lr_min) * (1 + cos(pi * step / total_steps))"
         check_scalar(got.value, expected, what=what, atol=1e-12, hint=hint)

@@ -132,7 +132,8 @@ def mask_mistakes(A, p_drop, seed):
     """The masks of common dropout_forward mistakes, as (cause, mask) pairs."""
     r = np.random.default_rng(seed).random(A.shape)
     keep = (r >= p_drop).astype(np.float64)
-    return [(cause("dropout_mask_not_scaled"), keep), (cause("dropout_scaled_by_keep_probability"), keep * (1 - p_drop)),
+    return [(cause("dropout_mask_not_scaled"), keep),
+            (cause("dropout_scaled_by_keep_probability"), keep * (1 - p_drop)),
             (cause("dropout_keep_drop_swapped"), (r < p_drop) / (1 - p_drop)),
             (cause("dropout_keep_drop_swapped"), (r < 1 - p_drop) / (1 - p_drop)),
             (cause("dropout_keep_drop_swapped"), (r < p_drop) / p_drop)]
