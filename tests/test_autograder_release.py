@@ -18,7 +18,7 @@ import pytest
 
 from nnkit.releases import release
 from nnkit.grading.gradescope import validate_results
-from nnkit.course.config import EXAMPLES_DIR
+from nnkit.course.config import ASSIGNMENT, EXAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def test_zip_layout(autograder_zip):
     for name in ("setup.sh", "run_autograder"):
         assert name in infos
         assert (infos[name].external_attr >> 16) & stat.S_IXUSR, f"{name} is not executable"
-    assert any(n.startswith("autograder/tests/hidden/test_") for n in infos)
+    assert any(n.startswith(f"assignments/{ASSIGNMENT}/tests/hidden/test_") for n in infos)
     assert "autograder/config.toml" in infos
     assert "solutions/scratchnet/forward.py" in infos
     assert subprocess.run(["bash", "-n", str(ROOT / "autograder" / "gradescope" / "setup.sh")]).returncode == 0

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from nnkit.releases import release
-from nnkit.course.config import load_config
+from nnkit.course.config import ASSIGNMENT, EXAMPLES_DIR, load_config
 from nnkit.grading.gradescope import validate_results
 from nnkit.grading.grade import build_grader
 from nnkit.grading.runner import grade_folder
@@ -32,7 +32,6 @@ from tests.hostile.cases import GENERATORS, load_cases
 from tests.hostile.cases import build as build_case
 from tests.figures import report_figure
 from tests.tiers import tier_missing
-from nnkit.course.config import EXAMPLES_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +48,7 @@ LANDLOCK_ABI_IN_CONTAINER = {True: 6, False: 0}
 
 
 def _shorten_limits(source: Path) -> None:
-    config = source / "assignments" / "nn-from-scratch" / "config.toml"
+    config = source / "assignments" / ASSIGNMENT / "config.toml"
     text = config.read_text()
     text, count = re.subn(r"(?m)^call_timeout = .*$", f"call_timeout = {LIMITS['call_timeout']:g}", text)
     assert count == 1, "config.toml has no call_timeout line to shorten"

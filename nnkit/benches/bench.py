@@ -190,26 +190,41 @@ def make_mlp(s: Settings):
 
 
 class ReferenceTrainer:
-    """The reference: init_params, then train(..., epochs=1) per epoch with one rng."""
+    """The reference, trained one timed epoch at a time with one rng, through the hooks of the
+    assignment's end_to_end.py (``bench_hooks``)."""
 
     def __init__(self, s: Settings, data):
-        from scratchnet.forward import init_params
-
+        self.hooks = bench_hooks()
         self.s, self.data = s, data
         self.rng = np.random.default_rng(s.seed)
-        self.params = init_params(list(s.layer_sizes), self.rng)
+        self.params = self.hooks.initial_params(list(s.layer_sizes), self.rng)
         self.run = TrainerRun("reference")
 
     def epoch(self) -> None:
         """Train one timed epoch, then measure test accuracy (untimed)."""
-        from scratchnet.train import accuracy, train
-
         X_train, y_train, X_test, y_test = self.data
         start = time.perf_counter()
-        train(self.params, X_train, y_train, epochs=1, batch_size=self.s.batch_size, lr=self.s.lr,
-              rng=self.rng, activation=self.s.activation)
+        self.hooks.train_epochs(self.params, X_train, y_train, epochs=1, batch_size=self.s.batch_size,
+                                lr=self.s.lr, rng=self.rng, activation=self.s.activation)
         self.run.seconds.append(time.perf_counter() - start)
-        self.run.accuracy.append(accuracy(self.params, X_test, y_test, self.s.activation))
+        self.run.accuracy.append(self.hooks.test_accuracy(self.params, X_test, y_test, self.s.activation))
+
+
+BENCH_HOOKS = ("initial_params", "train_epochs", "test_accuracy")
+"""What an assignment's end_to_end.py must define for `make bench` (plain mini-batch SGD, comparable
+with MLPClassifier's "sgd" solver)."""
+
+
+def bench_hooks():
+    """The active assignment's end_to_end.py, which must define BENCH_HOOKS; SystemExit otherwise."""
+    from nnkit.grading.end_to_end import load_assignment_module
+
+    module = load_assignment_module()
+    missing = [name for name in BENCH_HOOKS if not hasattr(module, name)]
+    if missing:
+        raise SystemExit(f"make bench compares plain SGD with MLPClassifier; this assignment's end_to_end.py "
+                         f"does not define {', '.join(missing)}")
+    return module
 
 
 class MLPTrainer:

@@ -130,6 +130,14 @@ def load_data(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
                 z["X_test"].astype(np.float64) / 255.0, z["y_test"])
 
 
+def load_assignment_module(path: str | Path | None = None):
+    """The active assignment's end_to_end.py (or the one at ``path``) as a module."""
+    spec = importlib.util.spec_from_file_location("assignment_end_to_end", path or ASSIGNMENT_DIR / REFERENCE_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -141,9 +149,7 @@ def main(argv=None) -> None:
     cfg = json.loads(args.config)
     from scratchnet import data
 
-    spec = importlib.util.spec_from_file_location("assignment_end_to_end", args.reference)
-    assignment = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(assignment)
+    assignment = load_assignment_module(args.reference)
 
     if not Path(args.data).is_file():
         X_train, y_train, X_test, y_test = data.load_mnist()

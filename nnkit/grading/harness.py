@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from nnkit.testing.checks import CheckFailed
-from nnkit.course.contract import FUNCTIONS, MODULE_OF_PART, PARTS
+from nnkit.course.contract import FUNCTIONS, PARTS
 from nnkit.grading.proxy import GraderError, NotImplementedYet, StudentCrash, StudentError, StudentTimeout, Submission
 
 _STATE = types.SimpleNamespace(backend=None, spec=None, records=[], results_file=None, tier=None)
@@ -174,41 +174,35 @@ def rng(request) -> np.random.Generator:
     return np.random.default_rng(_seed(f"public:{name}"))
 
 
-@pytest.fixture(scope="session")
-def reference():
-    """The reference solution's modules (grader only; never shipped to students).
+class ReferencePackage:
+    """The reference package's modules as attributes (``reference.forward``), each imported from the
+    reference folder alone the first time a test asks for it."""
 
-    Attributes: the assignment's graded modules (for Assignment 1: activations, forward,
-    backward, train), data and gradcheck; any other module of the package (an earlier
-    assignment's, such as forward in Assignment 2) is imported when first used.
-    """
-    if not (_STATE.spec and _STATE.spec.get("reference")):
-        raise GraderError("the reference solution is not configured (run hidden tests through the grader)")
-    names = (*dict.fromkeys(MODULE_OF_PART.values()), "data", "gradcheck")
-    return _ReferenceModules(Path(_STATE.spec["reference"]), names)
-
-
-class _ReferenceModules:
-    """The reference package's modules as attributes: ``names`` imported at once, any other on first use."""
-
-    def __init__(self, root: Path, names):
+    def __init__(self, root: Path):
         self._root = root
-        self.__dict__.update(self._import(names))
-
-    def _import(self, names) -> dict:
-        from nnkit.grading.local import import_package
-
-        try:
-            return import_package(self._root, names)
-        except ImportError as exc:
-            raise GraderError(f"the reference solution could not be imported: {exc}") from None
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
-        module = self._import([name])[name]
+        from nnkit.grading.local import import_package
+
+        if not (self._root / "scratchnet" / f"{name}.py").is_file():
+            raise AttributeError(f"the reference package has no module {name!r}")
+        try:
+            module = import_package(self._root, [name])[name]
+        except ImportError as exc:
+            raise GraderError(f"the reference solution could not be imported: {exc}") from None
         setattr(self, name, module)
         return module
+
+
+@pytest.fixture(scope="session")
+def reference():
+    """The reference solution's modules (grader only; never shipped to students), as attributes:
+    ``reference.forward.init_params``."""
+    if not (_STATE.spec and _STATE.spec.get("reference")):
+        raise GraderError("the reference solution is not configured (run hidden tests through the grader)")
+    return ReferencePackage(Path(_STATE.spec["reference"]))
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,9 @@ def forward_mistakes(Z, gamma, beta, eps):
         return [(cause("bn_forward_unbiased_variance"), gamma * (Z - mu) / np.sqrt(Z.var(axis=0, ddof=1) + eps) + beta),
                 (cause("bn_eps_outside_sqrt"), gamma * (Z - mu) / (np.sqrt(Z.var(axis=0)) + eps) + beta),
                 (cause("bn_eps_ignored"), gamma * (Z - mu) / np.sqrt(Z.var(axis=0) + 1e-5) + beta),
-                (cause("bn_gamma_beta_swapped"), beta * (Z - mu) / std + gamma)]
+                (cause("bn_gamma_beta_swapped"), beta * (Z - mu) / std + gamma),
+                (cause("bn_wrong_axis"), gamma * (Z - Z.mean(axis=1, keepdims=True))
+                 / np.sqrt(Z.var(axis=1, keepdims=True) + eps) + beta)]
 
 
 def forward_call(submission, Z, gamma, beta, eps=None):
@@ -154,9 +156,12 @@ def test_batchnorm_single_row(submission, reference, rng):
     (out = beta, dZ = 0)?"""
     Z, gamma, beta = secret_batch(rng, 1)
     got, what, out, cache = forward_call(submission, Z, gamma, beta)
+    hint = first_match(out, {cause("bn_gamma_beta_swapped"): np.broadcast_to(gamma, Z.shape)},
+                       "with one row, x_hat is 0 and out is beta")
+    if isinstance(out, np.ndarray) and not np.all(np.isfinite(out)):
+        hint = cause("bn_eps_ignored")
     check_close(out, reference.batchnorm.batchnorm_forward(Z, gamma, beta)[0], what=what + ": out", reveal=False,
-                hint=cause("bn_eps_ignored") if isinstance(out, np.ndarray) and not np.all(np.isfinite(out)) else
-                "with one row, x_hat is 0 and out is beta")
+                hint=hint)
     dout = rng.normal(size=Z.shape)
     got = submission.call("batchnorm_backward", dout, cache)
     what = describe_call("batchnorm_backward(dout, cache)", dout=dout)
@@ -234,10 +239,13 @@ def test_running_stats_over_batches(submission, reference, rng):
         Z, _, _ = secret_batch(rng, int(rng.integers(2, 20)), H)
         got = submission.call("running_stats", mean, var, Z)
         what = describe_call(f"running_stats(mean, var, Z) at update {k + 1} of 5", Z=Z)
+        previous = mean, var  # the mistakes below, from the student's previous values (right until now)
         mean, var = check_tuple(got.value, ("new_mean", "new_var"), what=what)
         expected = reference.batchnorm.running_stats(*expected, Z)
-        check_close(mean, expected[0], what=what + ": new_mean", reveal=False)
-        check_close(var, expected[1], what=what + ": new_var", reveal=False,
-                    hint=cause("bn_running_variance_biased") if isinstance(var, np.ndarray) and var.shape == (H,)
-                    and np.all(var <= expected[1] + 1e-12) and not np.allclose(var, expected[1]) else
-                    "momentum * var + (1 - momentum) * Z.var(axis=0, ddof=1)")
+        check_close(mean, expected[0], what=what + ": new_mean", reveal=False, hint=first_match(
+            mean, {cause("bn_momentum_reversed"): 0.1 * previous[0] + 0.9 * Z.mean(axis=0)},
+            "0.9 * mean + 0.1 * Z.mean(axis=0)"))
+        check_close(var, expected[1], what=what + ": new_var", reveal=False, hint=first_match(
+            var, {cause("bn_running_variance_biased"): 0.9 * previous[1] + 0.1 * Z.var(axis=0),
+                  cause("bn_momentum_reversed"): 0.1 * previous[1] + 0.9 * Z.var(axis=0, ddof=1)},
+            "0.9 * var + 0.1 * Z.var(axis=0, ddof=1)"))

@@ -109,6 +109,7 @@ def test_dropout_forward_matches_reference(submission, reference, rng):
         hint = first_match(mask, [(cause("dropout_mask_not_scaled"), keep),
                                   (cause("dropout_scaled_by_keep_probability"), keep * (1 - p_drop)),
                                   (cause("dropout_keep_drop_swapped"), (r < p_drop) / (1 - p_drop)),
+                                  (cause("dropout_keep_drop_swapped"), (r < 1 - p_drop) / (1 - p_drop)),
                                   (cause("dropout_keep_drop_swapped"), (r < p_drop) / p_drop)],
                            cause("dropout_rng_misused") if got.rng_state != ref_rng.bit_generator.state else
                            "mask = (rng.random(A.shape) >= p_drop) / (1 - p_drop)")
@@ -181,6 +182,11 @@ def test_forward_dropout_matches_reference(submission, reference, rng, activatio
         if key[0] == "A" and 0 < l < L:
             mistakes = {cause("cache_A_before_mask"): g(cache_ref[f"Z{l}"]),
                         cause("dropout_before_activation"): g(cache_ref[f"Z{l}"] * cache_ref[f"M{l}"])}
+        elif key == "M1":
+            r = np.random.default_rng(seed).random((N, sizes[1]))
+            mistakes = {cause("dropout_mask_not_scaled"): (r >= p_drop).astype(np.float64),
+                        cause("dropout_scaled_by_keep_probability"): (r >= p_drop) * (1 - p_drop),
+                        cause("dropout_keep_drop_swapped"): (r < 1 - p_drop) / (1 - p_drop)}
         hint = first_match(cache[key], mistakes, {"A": "A{l} = g(Z{l}) * M{l} in a hidden layer, softmax(Z_L) "
                                                        "at the output", "Z": "Z{l} = A{l-1} @ W{l} + b{l}",
                                                   "M": "the mask of dropout_forward, layer 1 drawn first"}[key[0]])

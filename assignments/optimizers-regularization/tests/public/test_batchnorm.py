@@ -34,8 +34,7 @@ def forward_mistakes(Z, gamma, beta, eps=1e-5):
              (cause("bn_eps_ignored"), normalise(Z, gamma, beta, 0.0))]
     if gamma.shape == beta.shape:
         pairs.append((cause("bn_gamma_beta_swapped"), normalise(Z, beta, gamma, eps)))
-    if Z.shape[0] == Z.shape[1]:
-        pairs.append((cause("bn_wrong_axis"), normalise(Z, gamma, beta, eps, axis=1)))
+    pairs.append((cause("bn_wrong_axis"), normalise(Z, gamma, beta, eps, axis=1)))
     return pairs
 
 

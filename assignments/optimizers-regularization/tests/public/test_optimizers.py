@@ -213,10 +213,14 @@ def test_adam_first_step_is_lr_times_sign(submission):
     got = submission.call("adam_step", params, grads, state, 0.01)
     what = describe_call("adam_step(params, grads, state, lr=0.01) from adam_init's state", params=params, grads=grads)
     updated = check_keys(got.args[0], list(params), what=what + ": params after the call")
-    for key in params:
+    for i, key in enumerate(params):
         expected = params[key] - 0.01 * grads[key] / (np.abs(grads[key]) + 1e-8)
         uncorrected = params[key] - 0.01 * 0.1 * grads[key] / (np.sqrt(0.001) * np.abs(grads[key]) + 1e-8)
+        t = i + 1  # the step count of this key when it grows once per key
+        per_key = params[key] - 0.01 * (0.1 * grads[key] / (1 - 0.9 ** t)) / (
+            np.sqrt(0.001 * grads[key] ** 2 / (1 - 0.999 ** t)) + 1e-8)
         hint = first_match(updated[key], {cause("adam_no_bias_correction"): uncorrected,
+                                          cause("adam_t_per_key"): per_key if t > 1 else uncorrected,
                                           cause("optimizer_not_in_place"): params[key]},
                            "m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t) with t = 1")
         if isinstance(updated[key], np.ndarray) and not np.all(np.isfinite(updated[key])):
