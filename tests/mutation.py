@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnkit.course.causes import catalogue
-from nnkit.course.config import ASSIGNMENT, ROOT, load_config
+from nnkit.course.config import ASSIGNMENT, ROOT, TESTS_DIR, load_config
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -100,6 +100,14 @@ def graded_files() -> tuple[str, ...]:
     """File names of the graded parts, in part order (from the assignment config)."""
     config = load_config()
     return tuple(config.files[part] for part in config.parts)
+
+
+def end_to_end_files() -> tuple[str, ...]:
+    """File names of the active assignment's suite files holding an end-to-end test (marked
+    ``end_to_end``, e.g. test_mnist.py): the corpus is graded without them, since a bug must be
+    caught by the tests of its own part and the end-to-end test costs seconds per submission."""
+    return tuple(sorted({path.name for path in TESTS_DIR.rglob("test_*.py")
+                         if "mark.end_to_end" in path.read_text()}))
 
 
 def _string(data: dict, key: str, path: Path, where: str = "") -> str:

@@ -10,6 +10,11 @@ The probes run in one subprocess: each mutated copy is written as a
 ``scratchnet`` package, put first on sys.path, imported afresh, and called on
 the same inputs as the reference. Running this file as a script is that
 subprocess (it reads its job as JSON on stdin and prints JSON).
+
+The probes here call Assignment 1's functions; the checks of the corpus
+itself (its size, each entry's part and edits) are those of any assignment
+(marked every_assignment). A later assignment probes its own functions in
+tests/<assignment>/test_mutants_are_real.py.
 """
 from __future__ import annotations
 
@@ -368,6 +373,7 @@ def _entry_observations(entry, report):
     return report["reference"][entry.part], report["entries"][entry.name]
 
 
+@pytest.mark.every_assignment
 def test_corpus_size():
     """Are there at least 30 mutants (6 per part) and 6 variants, all uniquely named?"""
     assert len(MUTANTS) >= 30 and len(VARIANTS) >= 6, (len(MUTANTS), len(VARIANTS))
@@ -380,6 +386,7 @@ def test_corpus_size():
     assert all(e.expect == "full-marks" for e in VARIANTS)
 
 
+@pytest.mark.every_assignment
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
 def test_entry_part_names_its_file(entry):
     """Is the entry's part a graded part, and is every edit in that part's file?"""
@@ -390,6 +397,7 @@ def test_entry_part_names_its_file(entry):
         assert edit.file == expected, f"{entry.path}: part {entry.part!r} lives in {expected}, edit is in {edit.file}"
 
 
+@pytest.mark.every_assignment
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
 def test_entry_applies_cleanly(entry, tmp_path):
     """Does every edit apply, change the file, and leave a file that still compiles?"""

@@ -3,10 +3,11 @@
 Every mutant of tests/corpus/<assignment>/mutants/ (one realistic student mistake each) is graded
 by the real grader, sandbox included, in one batch with the variants of
 tests/corpus/<assignment>/variants/ (correct but written differently), the reference and the
-untouched template. The MNIST test is left out here: it is the one
-end-to-end test, it costs seconds per submission, and a bug must be caught
-by the tests of its own part.
+untouched template. The MNIST test (each suite file with a test marked
+end_to_end) is left out here: it is the one end-to-end test, it costs
+seconds per submission, and a bug must be caught by the tests of its own part.
 """
+import time
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,18 @@ from nnkit.course.causes import catalogue
 from nnkit.course.contract import PARTS
 from nnkit.grading.grade import build_grader
 from nnkit.grading.runner import collect_manifest, grade_folder
-from tests.mutation import MUTANTS_DIR, REFERENCE_DIR, VARIANTS_DIR, load_entries, materialize
-from nnkit.course.config import TEMPLATE_ROOT
+from tests.mutation import (
+    MUTANTS_DIR, REFERENCE_DIR, VARIANTS_DIR, end_to_end_files, graded_files, load_entries,
+    materialize,
+)
+from nnkit.course.config import ASSIGNMENT, TEMPLATE_ROOT, load_config
+from tests.figures import report_figure
+
+pytestmark = pytest.mark.every_assignment
 
 MUTANTS = {e.name: e for e in load_entries(MUTANTS_DIR)}
 VARIANTS = {e.name: e for e in load_entries(VARIANTS_DIR)}
-TEMPLATE_DIR = TEMPLATE_ROOT / "scratchnet"
+TEMPLATE_DIR = TEMPLATE_ROOT / load_config().package
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +37,15 @@ def graded(tmp_path_factory):
         materialize(entry, folder)
     for name, source in (("_reference", REFERENCE_DIR), ("_template", TEMPLATE_DIR)):
         (folder / name).mkdir()
-        for filename in ("activations.py", "forward.py", "backward.py", "train.py"):
+        for filename in graded_files():
             (folder / name / filename).write_bytes((source / filename).read_bytes())
     grader = build_grader()
-    grader.skip_files = ("test_mnist.py",)
+    grader.skip_files = end_to_end_files()
     grader.manifest = collect_manifest(grader)
+    started = time.perf_counter()
     results = grade_folder(grader, folder, tmp_path_factory.mktemp("grades"), jobs=2, progress=False)
+    report_figure(f"{ASSIGNMENT} corpus: {len(MUTANTS)} mutants, {len(VARIANTS)} variants, the reference and the "
+                   f"template graded in {time.perf_counter() - started:.0f} s (2 jobs)")
     return {r.submission: r for r in results}
 
 
