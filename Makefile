@@ -44,12 +44,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
 
+# The kit's tests run once per assignment of the course (all of them, or the one given as
+# ASSIGNMENT=...): the default assignment's session runs every engine test as well.
+COURSE_ASSIGNMENTS := $(shell sed -n 's/^assignments *= *\[\(.*\)\]/\1/p' assignments/course.toml | tr -d '",')
+TEST_ASSIGNMENTS   := $(if $(filter command line environment,$(origin ASSIGNMENT)),$(ASSIGNMENT),$(COURSE_ASSIGNMENTS))
+
 test: setup
 	@bash tests/system-packages.sh
-	$(PY) -m pytest tests $(ARGS)
+	@status=0; for a in $(TEST_ASSIGNMENTS); do \
+	    echo "== the kit's tests with assignment $$a active"; \
+	    NNKIT_ASSIGNMENT=$$a $(PY) -m pytest tests $(ARGS) || status=1; \
+	done; exit $$status
 
 test-fast: setup
-	$(PY) -m pytest tests -m "not slow" $(ARGS)
+	@status=0; for a in $(TEST_ASSIGNMENTS); do \
+	    NNKIT_ASSIGNMENT=$$a $(PY) -m pytest tests -m "not slow" $(ARGS) || status=1; \
+	done; exit $$status
 
 grade: setup
 	$(PY) -m nnkit grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(ONLY),--only "$(ONLY)") $(if $(FRESH),--fresh) \
