@@ -81,8 +81,8 @@ def check_steps_against_reference(submission, reference, name, params, grads_lis
             fail(what + ": params after the call", "every parameter moved", "params unchanged",
                  cause("optimizer_not_in_place"))
         if name == "adam" and new_state["t"] != expected_state["t"]:
-            hint = {state["t"]: cause("optimizer_state_not_updated") if public.moments_unchanged(state, new_state, params)
-                    else cause("adam_t_not_incremented"),
+            untouched = public.moments_unchanged(state, new_state, params)  # the whole state, not only t
+            hint = {state["t"]: cause("optimizer_state_not_updated") if untouched else cause("adam_t_not_incremented"),
                     state["t"] + len(params): cause("adam_t_per_key")}.get(new_state["t"], "state['t'] += 1 per step")
             fail(what + ": state['t'] after the call", str(expected_state["t"]), repr(new_state["t"]), hint)
         for key in params:
