@@ -81,7 +81,8 @@ def check_steps_against_reference(submission, reference, name, params, grads_lis
             fail(what + ": params after the call", "every parameter moved", "params unchanged",
                  cause("optimizer_not_in_place"))
         if name == "adam" and new_state["t"] != expected_state["t"]:
-            hint = {state["t"]: cause("adam_t_not_incremented"),
+            untouched = public.moments_unchanged(state, new_state, params)  # the whole state, not only t
+            hint = {state["t"]: cause("optimizer_state_not_updated") if untouched else cause("adam_t_not_incremented"),
                     state["t"] + len(params): cause("adam_t_per_key")}.get(new_state["t"], "state['t'] += 1 per step")
             fail(what + ": state['t'] after the call", str(expected_state["t"]), repr(new_state["t"]), hint)
         for key in params:
@@ -173,9 +174,11 @@ def test_cosine_lr_matches_reference(submission, reference, rng, lr_min):
         what = f"cosine_lr(lr0, step={step}, total_steps={total}{', lr_min' if extra else ''})"
         expected = reference.optimizers.cosine_lr(lr0, step, total, *extra)
         c, c2 = math.cos(math.pi * step / total), math.cos(2 * math.pi * step / total)
-        wrong = [low + (lr0 - low) * c, low + (lr0 - low) * (1 + c), low + 0.5 * (lr0 - low) * (1 + c2)]
+        wrong = [low + (lr0 - low) * c, low + (lr0 - low) * (1 + c), low + 0.5 * (lr0 - low) * (1 + c2),
+                 *(low + 0.5 * (lr0 - low) * (1 + math.cos(math.pi * (step + k) / total)) for k in (1, -1))]
         near = lambda x: isinstance(value, float) and np.isclose(value, x) and not np.isclose(x, expected)  # noqa: E731
-        hint = (cause("cosine_ignores_lr_min") if extra and near(0.5 * lr0 * (1 + c)) else
+        ignored = (0.5 * lr0 * (1 + c), low + 0.5 * lr0 * (1 + c))  # lr0 annealed to 0, lr_min left out or on top
+        hint = (cause("cosine_ignores_lr_min") if extra and any(near(x) for x in ignored) else
                 cause("cosine_formula") if any(near(x) for x in wrong) else
                 "lr_min + 0.5 * (lr0 - lr_min) * (1 + cos(pi * step / total_steps)), as a float")
         if not isinstance(value, float):

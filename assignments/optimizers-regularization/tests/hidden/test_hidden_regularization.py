@@ -182,11 +182,16 @@ def test_forward_dropout_matches_reference(submission, reference, rng, activatio
         if key[0] == "A" and 0 < l < L:
             mistakes = {cause("cache_A_before_mask"): g(cache_ref[f"Z{l}"]),
                         cause("dropout_before_activation"): g(cache_ref[f"Z{l}"] * cache_ref[f"M{l}"])}
+        elif key[0] == "Z" and l < L:
+            mistakes = {cause("dropout_before_activation"): cache_ref[key] * cache_ref[f"M{l}"]}
         elif key == "M1":
             r = np.random.default_rng(seed).random((N, sizes[1]))
+            after_X = np.random.default_rng(seed)
+            after_X.random((N, sizes[0]))  # a mask drawn for the input X first
             mistakes = {cause("dropout_mask_not_scaled"): (r >= p_drop).astype(np.float64),
                         cause("dropout_scaled_by_keep_probability"): (r >= p_drop) * (1 - p_drop),
-                        cause("dropout_keep_drop_swapped"): (r < 1 - p_drop) / (1 - p_drop)}
+                        cause("dropout_keep_drop_swapped"): (r < 1 - p_drop) / (1 - p_drop),
+                        cause("dropout_on_input"): (after_X.random((N, sizes[1])) >= p_drop) / (1 - p_drop)}
         hint = first_match(cache[key], mistakes, {"A": "A{l} = g(Z{l}) * M{l} in a hidden layer, softmax(Z_L) "
                                                        "at the output", "Z": "Z{l} = A{l-1} @ W{l} + b{l}",
                                                   "M": "the mask of dropout_forward, layer 1 drawn first"}[key[0]])

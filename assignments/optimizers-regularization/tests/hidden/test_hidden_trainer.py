@@ -179,8 +179,11 @@ def test_train_advanced_rng_use(submission, reference, rng):
     if got.rng_state != ref_rng.bit_generator.state:
         with_val = got.rng_state == public._with_val_draws(seed, X.shape[0], batch_size, options["epochs"], sizes[1:-1],
                                                             options["p_drop"], X_val.shape[0])
+        undropped = got.rng_state == public.expected_rng_state(seed, X.shape[0], batch_size, options["epochs"],
+                                                               sizes[1:-1], 0.0)  # permutations only: no masks drawn
         fail(what, "the rng used only by iterate_minibatches and forward_dropout, as the reference uses it",
-             "a different rng state", cause("trainer_val_with_dropout") if with_val else cause("trainer_rng_misused"))
+             "a different rng state", cause("trainer_val_with_dropout") if with_val else
+             cause("trainer_no_dropout") if undropped else cause("trainer_rng_misused"))
 
 
 @pytest.mark.points(1)

@@ -101,7 +101,15 @@ def backward_mistakes(dout, Z, gamma, eps=1e-5):
         cause("bn_backward_missing_gamma"): (dZ / gamma, dgamma, dbeta),
         cause("bn_dgamma_dbeta_swapped"): (dZ, dbeta, dgamma),
         cause("bn_dgamma_uses_Z"): (dZ, (dout * Z).sum(axis=0), dbeta),
-    }
+        cause("bn_param_grads_averaged"): (dZ, dgamma / N, dbeta / N),
+    } | ({cause("bn_param_grads_not_summed"): (dZ, (dout * x_hat).sum(axis=1), dout.sum(axis=1))} if N == Z.shape[1]
+         else {})  # summed over the features: shape (N,), which is (H,) only when N == H
+
+
+def not_summed_over_rows(value, N, H):
+    """Whether a dgamma or dbeta has the shape of one left unsummed ((N, H) or (1, H)) or summed over the
+    features instead of the rows ((N,)), for a batch of N rows and H features."""
+    return getattr(value, "shape", None) in ((N, H), (1, H)) + (((N,),) if N != H else ())
 
 
 FORWARD_FIRST = ("batchnorm_backward gets the cache of your batchnorm_forward, whose out is wrong on this batch "
@@ -119,7 +127,7 @@ def check_backward(value, expected, mistakes, what, against, N, H, forward_out=N
     grads = check_tuple(value, ("dZ", "dgamma", "dbeta"), what=what)
     for i, (name, shape) in enumerate((("dZ", (N, H)), ("dgamma", (H,)), ("dbeta", (H,)))):
         hint = None
-        if getattr(grads[i], "shape", None) == (N, H) and name != "dZ":
+        if name != "dZ" and not_summed_over_rows(grads[i], N, H):
             hint = cause("bn_param_grads_not_summed")
         elif not (isinstance(grads[i], np.ndarray) and grads[i].shape == shape
                   and relative_error(grads[i], expected[i]) <= GRAD_TOL):
@@ -163,7 +171,7 @@ def test_batchnorm_backward_shapes_and_inputs(submission, rng):
     check_array(dZ, what=what + ": dZ", shape=(N, H), hint="dZ has the shape of Z")
     for name, value in (("dgamma", dgamma), ("dbeta", dbeta)):
         check_array(value, what=f"{what}: {name}", shape=(H,),
-                    hint=cause("bn_param_grads_not_summed") if getattr(value, "shape", None) in ((N, H), (1, H))
+                    hint=cause("bn_param_grads_not_summed") if not_summed_over_rows(value, N, H)
                     else "one value per feature, shape (H,)")
     check_unmodified(dout, got.args[0], what=what, name="dout")
     check_unmodified(cache, got.args[1], what=what, name="cache")

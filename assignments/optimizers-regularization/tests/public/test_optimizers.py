@@ -48,7 +48,8 @@ def rule(name, variant=None):
         b1, b2, eps = h["beta1"], h["beta2"], h["eps"]
         if variant == "swapped":
             b1, b2 = b2, b1
-        m, v = b1 * mo[0] + (1 - b1) * g, b2 * mo[1] + (1 - b2) * g * g
+        a1, a2 = (b2, b1) if variant == "swapped_averages" else (b1, b2)  # the bias correction keeps its betas
+        m, v = a1 * mo[0] + (1 - a1) * g, a2 * mo[1] + (1 - a2) * g * g
         m_hat, v_hat = (m, v) if variant == "no_bias_correction" else (m / (1 - b1 ** t), v / (1 - b2 ** t))
         step = lr * m_hat / (np.sqrt(v_hat + eps) if variant == "eps_inside" else np.sqrt(v_hat) + eps)
         return (p + step if variant == "ascent" else p - step), (m, v)
@@ -67,6 +68,7 @@ VARIANTS = {
     "adam": {"no_bias_correction": cause("adam_no_bias_correction"),
              "eps_inside": cause("adam_eps_inside_sqrt"),
              "swapped": cause("adam_betas_swapped"),
+             "swapped_averages": cause("adam_betas_swapped"),
              "ascent": cause("optimizer_ascent"),
              "t_per_key": cause("adam_t_per_key"),
              "t_stays_1": cause("adam_t_not_incremented")},
@@ -88,6 +90,14 @@ def trajectory(name, params, grads_list, lrs, hyper, variant=None):
             state["t"] = 0 if variant == "t_stays_1" else t
         out.append(({k: v.copy() for k, v in params.items()}, state))
     return out
+
+
+def moments_unchanged(before, after, params):
+    """Whether every moment array of the state ``after`` a step still equals the one ``before`` it (the caller's
+    state untouched: the step built a new state, or rebound its name, instead of updating the one it was given)."""
+    return all(isinstance(after.get(m), dict) and all(
+        isinstance(after[m].get(k), np.ndarray) and np.array_equal(after[m][k], before[m][k]) for k in params)
+        for m in MOMENTS["adam"])
 
 
 def close(value, expected):
@@ -124,8 +134,11 @@ def check_steps(submission, name, params, grads_list, lrs, hyper=None):
                  cause("optimizer_not_in_place"))
         if name == "adam":
             t = new_state["t"]
-            hint = {0: cause("adam_t_not_incremented"),
-                    (step + 1) * len(params): cause("adam_t_per_key")}.get(t, "state['t'] += 1 once per step")
+            if t == step and moments_unchanged(state, new_state, params):
+                hint = cause("optimizer_state_not_updated")  # the whole state, not only the step count
+            else:
+                hint = {0: cause("adam_t_not_incremented"),
+                        (step + 1) * len(params): cause("adam_t_per_key")}.get(t, "state['t'] += 1 once per step")
             if not (isinstance(t, int) and t == step + 1):
                 fail(what + ": state['t'] after the call", f"{step + 1}", repr(t), hint)
         for key in params:
@@ -219,7 +232,9 @@ def test_adam_first_step_is_lr_times_sign(submission):
         t = i + 1  # the step count of this key when it grows once per key
         per_key = params[key] - 0.01 * (0.1 * grads[key] / (1 - 0.9 ** t)) / (
             np.sqrt(0.001 * grads[key] ** 2 / (1 - 0.999 ** t)) + 1e-8)
+        swapped = params[key] - 0.01 * (0.001 * grads[key] / 0.1) / (np.sqrt(0.1 * grads[key] ** 2 / 0.001) + 1e-8)
         hint = first_match(updated[key], {cause("adam_no_bias_correction"): uncorrected,
+                                          cause("adam_betas_swapped"): swapped,
                                           cause("adam_t_per_key"): per_key if t > 1 else uncorrected,
                                           cause("optimizer_not_in_place"): params[key]},
                            "m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t) with t = 1")
@@ -238,7 +253,8 @@ def test_cosine_lr_ends_and_middle(submission):
         got = submission.call("cosine_lr", lr0, step, total)
         what = f"cosine_lr(lr0={lr0}, step={step}, total_steps={total})"
         c, c2 = math.cos(math.pi * step / total), math.cos(2 * math.pi * step / total)
-        wrong = {round(x, 9) for x in (lr0 * c, lr0 * (1 + c), 0.5 * lr0 * (1 + c2))} - {round(expected, 9)}
+        shifted = [0.5 * lr0 * (1 + math.cos(math.pi * (step + k) / total)) for k in (1, -1)]  # step off by one
+        wrong = {round(x, 9) for x in (lr0 * c, lr0 * (1 + c), 0.5 * lr0 * (1 + c2), *shifted)} - {round(expected, 9)}
         value = got.value
         hint = cause("cosine_formula") if isinstance(value, (int, float)) and round(float(value), 9) in wrong else \
             "lr_min + 0.5 * (lr0 - lr_min) * (1 + cos(pi * step / total_steps))"
@@ -254,8 +270,9 @@ def test_cosine_lr_with_lr_min(submission):
     for step, expected in ((0, lr0), (5, (lr0 + lr_min) / 2), (10, lr_min)):
         got = submission.call("cosine_lr", lr0, step, total, lr_min)
         what = f"cosine_lr(lr0={lr0}, step={step}, total_steps={total}, lr_min={lr_min})"
-        ignored = 0.5 * lr0 * (1 + math.cos(math.pi * step / total))
-        hint = cause("cosine_ignores_lr_min") if isinstance(got.value, float) and np.isclose(got.value, ignored) \
-            and not np.isclose(ignored, expected) else \
+        annealed = 0.5 * lr0 * (1 + math.cos(math.pi * step / total))  # lr0 annealed to 0, lr_min left out or on top
+        ignored = [x for x in (annealed, lr_min + annealed) if not np.isclose(x, expected)]
+        hint = cause("cosine_ignores_lr_min") if isinstance(got.value, float) and any(
+            np.isclose(got.value, x) for x in ignored) else \
             "lr_min + 0.5 * (lr0 - lr_min) * (1 + cos(pi * step / total_steps))"
         check_scalar(got.value, expected, what=what, atol=1e-12, hint=hint)

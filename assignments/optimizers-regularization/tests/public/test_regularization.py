@@ -249,9 +249,11 @@ def test_forward_dropout_cache(submission, rng, activation, sizes):
                hint="store A0 = X, Z{l} and A{l} for every layer, and the mask M{l} of every hidden layer")
     check_close(cache["A0"], X, what=what + ': cache["A0"]', hint=cause("dropout_on_input"))
     reversed_masks, _ = masks_for(seed, N, sizes[::-1], p_drop)
+    input_first, _ = masks_for(seed, N, [0, *sizes], p_drop)  # a mask drawn for X too: layer l gets draw l + 1
     for l in range(1, L):
         mistakes = [(cause("dropout_masks_out_of_order"), reversed_masks[L - l])] \
             if reversed_masks[L - l].shape == masks[l].shape else []
+        mistakes += [(cause("dropout_on_input"), input_first[l + 1])]
         mistakes += [(c, m) for c, m in mask_mistakes(np.zeros((N, sizes[l])), p_drop, seed) if l == 1]
         check_close(cache[f"M{l}"], masks[l], what=f'{what}: cache["M{l}"]',
                     hint=first_match(cache[f"M{l}"], mistakes, "the mask dropout_forward returns for layer "
@@ -266,8 +268,10 @@ def test_forward_dropout_cache(submission, rng, activation, sizes):
                 hint = (f"A{L} = softmax(Z{L}) is probs" if np.allclose(value.sum(axis=1), 1.0)
                         else cause("dropout_on_output_layer"))
             else:
+                masked_Z = {cause("dropout_before_activation"): expected[key] * masks[l]} if l < L else {}
                 hint = first_match(cache[key], {cause("cache_A_before_mask"): before_mask[key],
-                                                cause("dropout_before_activation"): on_Z[key]} if k == "A" else {},
+                                                cause("dropout_before_activation"): on_Z[key]} if k == "A" else
+                                   masked_Z,
                                    f"{key} as in Assignment 1's forward, with A{l} = {activation}(Z{l}) * M{l} in "
                                    "a hidden layer")
             check_close(cache[key], expected[key], what=f'{what}: cache["{key}"]', hint=hint)
@@ -317,13 +321,19 @@ def gradients_agree(grads, expected):
         for k, v in expected.items())
 
 
-def dropout_mistakes(params, X, Y, activation, masks, cache, rerun):
-    """Gradients common backward_dropout mistakes give, keyed by cause: finite differences with the
-    masks doctored (unscaled: 0/1 masks), and the student's own backward_dropout rerun on a cache whose
-    masks are ones (if nothing changes, the masks are ignored)."""
+def dropout_mistakes(params, X, Y, activation, masks, cache, rerun, numeric):
+    """Gradients common backward_dropout mistakes give, keyed by cause: the finite differences ``numeric``
+    of the right gradients as a 0/1 mask passes them down, finite differences with the masks doctored
+    (0/1 masks), and the student's own backward_dropout rerun on a cache whose masks are ones (if nothing
+    changes, the masks are ignored)."""
     loss = lambda m: lambda p: cross_entropy(forward_with_masks(p, X, activation, m)[0], Y)  # noqa: E731
     unscaled = {l: (m > 0).astype(np.float64) for l, m in masks.items()}
-    mistakes = [(cause("dropout_backward_mask_unscaled"), numerical_gradients(loss(unscaled), params, EPS))]
+    L = len(params) // 2
+    keep = {l: 1.0 / m.max() for l, m in masks.items() if m.max() > 0}  # 1 - p_drop: a kept unit's mask is 1 / keep
+    # through a 0/1 mask each hidden layer passes its gradient down times (1 - p_drop): layer l gets (1 - p)**(L - l)
+    through_01 = {k: v * np.prod([keep.get(j, 1.0) for j in range(int(k[1:]), L)]) for k, v in numeric.items()}
+    mistakes = [(cause("dropout_backward_mask_unscaled"), through_01),
+                (cause("dropout_backward_mask_unscaled"), numerical_gradients(loss(unscaled), params, EPS))]
     ones = dict(cache) | {f"M{l}": np.ones_like(m) for l, m in masks.items()}
     try:
         ignored = rerun(ones, activation)
@@ -349,7 +359,7 @@ def test_backward_dropout_gradient_check(submission, rng, activation, sizes):
                                   params, EPS)
     rerun = lambda changed, name: submission.backward_dropout(params, changed, Y, name)  # noqa: E731
     mistakes = [] if gradients_agree(got.value, numeric) else \
-        dropout_mistakes(params, X, Y, activation, masks, cache, rerun)  # the hints cost calls: failures only
+        dropout_mistakes(params, X, Y, activation, masks, cache, rerun, numeric)  # the hints cost calls: failures only
     check_gradients(got.value, params, numeric, what, N, cache=cache, activation=activation, rerun=rerun,
                     mistakes=mistakes)
 

@@ -27,8 +27,12 @@ TRAJECTORY_RTOL = 1e-8
 ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0.0), "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)), "tanh": np.tanh}
 MISTAKES = {
     "loss_without_penalty": cause("trainer_loss_without_penalty"),
+    "loss_after_update": cause("trainer_loss_after_update"),
     "grads_without_l2": cause("trainer_grads_without_l2"),
+    "l2_grads_twice": cause("trainer_l2_grads_twice"),
     "loss_sum": cause("trainer_loss_sum"),
+    "loss_last_batch": cause("trainer_loss_not_mean"),
+    "schedule_not_passed": cause("trainer_schedule_not_passed"),
     "schedule_off_by_one": cause("trainer_schedule_off_by_one"),
     "schedule_per_epoch": cause("trainer_schedule_per_epoch"),
     "schedule_restarts": cause("trainer_schedule_per_epoch"),
@@ -128,14 +132,18 @@ def simulate(ops, params, X, y, seed, *, epochs, batch_size, lr, optimizer="adam
             if k == 0 or (mistake == "lr_history_last" and k == n_batches - 1):
                 record["lr"][epoch:] = [float(lr_t)]
             probs, cache = ops.forward_dropout(params, Xb, activation, 0.0 if mistake == "no_dropout" else p_drop, rng)
-            losses.append(cross_entropy(probs, Yb) + (0.0 if mistake == "loss_without_penalty" else
-                                                      l2_penalty(params, lam)))
+            data_loss = cross_entropy(probs, Yb)
+            penalty = 0.0 if mistake == "loss_without_penalty" else l2_penalty(params, lam)
             grads = ops.backward_dropout(params, cache, Yb, activation)
-            if mistake != "grads_without_l2":
-                grads = {key: g + lam * params[key] if key.startswith("W") else g for key, g in grads.items()}
-            params, state = ops.step(optimizer, params, grads, state, lr_t)
+            l2_times = {"grads_without_l2": 0, "l2_grads_twice": 2}.get(mistake, 1)
+            grads = {key: g + l2_times * lam * params[key] if key.startswith("W") else g for key, g in grads.items()}
+            params, state = ops.step(optimizer, params, grads, state, lr if mistake == "schedule_not_passed" else lr_t)
+            if mistake == "loss_after_update":
+                penalty = l2_penalty(params, lam)  # the penalty of the weights after the step
+            losses.append(data_loss + penalty)
             t += 1
-        record["loss"].append(float(np.sum(losses) if mistake == "loss_sum" else np.mean(losses)))
+        record["loss"].append(float({"loss_sum": np.sum(losses), "loss_last_batch": losses[-1]}.get(mistake,
+                                                                                                   np.mean(losses))))
         if X_val is not None:
             if mistake == "val_with_dropout":
                 predicted = np.argmax(ops.forward_dropout(params, X_val, activation, p_drop, rng)[0], axis=1)
@@ -168,8 +176,9 @@ def check_history_shape(history, what, epochs, with_val):
     for key in keys:
         values = history[key]
         if not (isinstance(values, list) and len(values) == epochs and all(isinstance(v, float) for v in values)):
+            per_step = key == "lr" and isinstance(values, list) and len(values) > epochs and len(values) % epochs == 0
             fail(f"{what}: history[{key!r}]", f"a list of {epochs} Python floats (one per epoch)", repr(values)[:200],
-                 "append float(...) once per epoch")
+                 cause("trainer_lr_history") if per_step else "append float(...) once per epoch")
 
 
 def check_training(submission, got, what, params, X, y, seed, options):
@@ -239,9 +248,11 @@ def test_train_advanced_history_determinism_and_rng(submission, rng):
         check_history_shape(first.value, what, 3, with_val=True)
         if first.rng_state != expected_rng_state(11, 26, 8, 3, [6, 5], p_drop):
             with_val = first.rng_state == _with_val_draws(11, 26, 8, 3, [6, 5], p_drop, 10)
+            undropped = p_drop > 0 and first.rng_state == expected_rng_state(11, 26, 8, 3, [6, 5], 0.0)
             fail(what, "the rng used only by iterate_minibatches (one permutation per epoch) and forward_dropout "
                        "(one rng.random per hidden layer and batch, none when p_drop == 0)", "a different rng state",
-                 cause("trainer_val_with_dropout") if with_val else cause("trainer_rng_misused"))
+                 cause("trainer_val_with_dropout") if with_val else cause("trainer_no_dropout") if undropped
+                 else cause("trainer_rng_misused"))
         second, _ = train(submission, params, X, y, 11, **options)
         if first.value != second.value or any(not np.array_equal(first.args[0][k], second.args[0][k]) for k in params):
             fail(what, "identical results for identical params and seed", "different results",
