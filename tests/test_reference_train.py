@@ -8,26 +8,10 @@ from scratchnet.data import load_mnist, make_moons
 from scratchnet.forward import cross_entropy, forward, init_params, predict
 from scratchnet.train import accuracy, iterate_minibatches, one_hot, sgd_step, train
 from tests.arrays import assert_same, copies
+from tests.rngs import CountingRng
 
 MNIST_ACCURACY_FLOOR = 0.965
 """Test accuracy the reference must reach on the graded MNIST configuration (the grader's threshold is lower)."""
-
-
-class CountingRng:
-    """Wraps a Generator and records the name of every method called on it."""
-
-    def __init__(self, seed):
-        self._rng = np.random.default_rng(seed)
-        self.calls = []
-
-    def __getattr__(self, name):
-        attr = getattr(self._rng, name)
-        if callable(attr):
-            def recorded(*args, **kwargs):
-                self.calls.append(name)
-                return attr(*args, **kwargs)
-            return recorded
-        return attr
 
 
 @pytest.fixture(scope="module")

@@ -278,3 +278,14 @@ def check_tuple(value: Any, names: tuple[str, ...], *, what: str, hint: Hint = N
     if len(value) != len(names):
         fail(what, expected, f"{type(value).__name__} of {len(value)} items", hint or f"return {', '.join(names)}")
     return tuple(value)
+
+
+def trajectory_distance(params: dict, reference_final: dict, start: dict) -> float:
+    """How far trained ``params`` are from the reference's, relative to how far the reference moved:
+    max over keys of ||params[k] - reference_final[k]|| / ||reference_final[k] - start[k]||. Correct
+    implementations land near 1e-14 (rounding); training along another path lands near 1."""
+    worst = 0.0
+    for key, ref in reference_final.items():
+        moved = max(float(np.linalg.norm(ref - start[key])), 1e-12)
+        worst = max(worst, float(np.linalg.norm(params[key] - ref)) / moved)
+    return worst

@@ -14,20 +14,11 @@ elsewhere) cannot earn the points.
 import numpy as np
 import pytest
 
-from nnkit.testing.checks import check_keys, fail
+from nnkit.testing.checks import check_keys, fail, trajectory_distance
 from nnkit.course.config import load_config
 from nnkit.grading.end_to_end import load_test_split, load_training_split
 
 pytestmark = pytest.mark.part("training")
-
-
-def _relative_distance(params, reference_final, start):
-    """max over keys of ||p - p_ref|| / ||p_ref - p_start||."""
-    worst = 0.0
-    for key, ref in reference_final.items():
-        moved = max(float(np.linalg.norm(ref - start[key])), 1e-12)
-        worst = max(worst, float(np.linalg.norm(params[key] - ref)) / moved)
-    return worst
 
 
 @pytest.mark.end_to_end
@@ -64,7 +55,7 @@ def test_mnist_accuracy_above_threshold(submission, reference, grading_spec):
              "and calls sgd_step with the gradients of that batch")
     with np.load(mnist["trajectory"]) as z:
         reference_final = {k[len("final_"):]: z[k] for k in z.files if k.startswith("final_")}
-    distance = _relative_distance(params, reference_final, start)
+    distance = trajectory_distance(params, reference_final, start)
     if distance > cfg.trajectory_rtol:
         fail(what, f"the weights the specified training loop produces from the given start "
                    f"(relative distance at most {cfg.trajectory_rtol:g})",
