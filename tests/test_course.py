@@ -133,3 +133,13 @@ def test_a_bad_course_file_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "COURSE_PATH", bad)
     with pytest.raises(ConfigError, match="default 'b' is not one of the assignments"):
         config.default_assignment()
+
+
+@pytest.mark.parametrize("name", course_assignments())
+def test_the_handout_states_the_graded_configuration(name):
+    """Does each handout state the graded MNIST network, learning rate and threshold of its config.toml
+    (so that editing one without the other fails here)?"""
+    cfg = load_config(ASSIGNMENTS_DIR / name / "config.toml").mnist
+    handout = (ASSIGNMENTS_DIR / name / "handout.md").read_text()
+    for shown in (str(list(cfg.layer_sizes)), f"{cfg.lr:g}", f"{cfg.threshold * 100:g}%"):
+        assert shown in handout, f"assignments/{name}/handout.md does not state {shown} of [mnist]"
