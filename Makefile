@@ -53,7 +53,7 @@ test: setup
 	@bash tests/system-packages.sh
 	@status=0; for a in $(TEST_ASSIGNMENTS); do \
 	    echo "== the kit's tests with assignment $$a active"; \
-	    NNKIT_ASSIGNMENT=$$a $(PY) -m pytest tests $(ARGS) || status=1; \
+	    NNKIT_ASSIGNMENT=$$a $(PY) -m pytest tests --durations=12 $(ARGS) || status=1; \
 	done; exit $$status
 
 test-fast: setup

@@ -108,6 +108,7 @@ def examples(gradescope) -> dict:
     return _runs(gradescope, submissions, landlock=True)
 
 
+@pytest.mark.every_assignment  # each assignment's zip: setup.sh grades its reference and template
 def test_setup_graded_the_reference_and_the_template(gradescope):
     """Did setup.sh's --prepare grade the reference (full marks) and the template (zero) in the setuid tier?"""
     log = gradescope.setup_log
