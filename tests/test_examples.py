@@ -1,4 +1,4 @@
-"""Does `make grade` on the bundled examples say what examples/README.md promises?"""
+"""Does `make grade` on the bundled examples say what examples/nn-from-scratch/README.md promises?"""
 import csv
 import json
 import subprocess
@@ -19,19 +19,19 @@ GRADED = ("activations.py", "forward.py", "backward.py", "train.py")
 
 @pytest.mark.parametrize("filename", GRADED)
 def test_reference_example_is_the_reference(filename):
-    """Is examples/submissions/reference/ the reference with its markers removed?"""
+    """Is examples/nn-from-scratch/reference/ the reference with its markers removed?"""
     source = ROOT / "solutions" / "scratchnet" / filename
     expected = markers.remove_markers(source.read_text(), str(source))
     assert (EXAMPLES / "reference" / filename).read_text() == expected, \
-        f"examples/submissions/reference/{filename} is stale: copy it from solutions/ without the markers"
+        f"examples/nn-from-scratch/reference/{filename} is stale: copy it from solutions/ without the markers"
 
 
 @pytest.mark.parametrize("filename", GRADED)
 def test_template_example_is_the_template(filename):
-    """Is examples/submissions/template/ the committed student template?"""
+    """Is examples/nn-from-scratch/template/ the committed student template?"""
     expected = (TEMPLATE_ROOT / "scratchnet" / filename).read_text()
     assert (EXAMPLES / "template" / filename).read_text() == expected, \
-        f"examples/submissions/template/{filename} is stale: copy it from student_template/"
+        f"examples/nn-from-scratch/template/{filename} is stale: copy it from student_template/nn-from-scratch/"
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_gradebook_columns_and_files(graded):
 
 @pytest.mark.slow
 def test_each_example_gets_what_its_readme_says(graded):
-    """Do the example submissions score as examples/README.md describes?"""
+    """Do the example submissions score as examples/nn-from-scratch/README.md describes?"""
     _, rows, _ = graded
     full = {"activations": "20", "forward": "25", "backward": "30", "training": "25"}
     ref = rows["reference"]
