@@ -20,9 +20,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """kind -> (folder, zip path), each built with its self-check."""
+    """kind -> (folder, zip path), the student and solution releases built with their self-checks.
+    The zip's self-check (run_autograder on the reference and the template) runs where Gradescope
+    runs it, in tests/test_gradescope_container.py's setup.sh, for every assignment."""
     dist = tmp_path_factory.mktemp("dist")
-    return {kind: (builder(dist / kind), dist / f"{kind}.zip") for kind, builder in release.BUILDERS.items()}
+    return {kind: (builder(dist / kind, check=kind != "autograder"), dist / f"{kind}.zip")
+            for kind, builder in release.BUILDERS.items()}
 
 
 def test_releases_are_built_for_this_assignment():
