@@ -343,13 +343,13 @@ VARIANTS = load_entries(VARIANTS_DIR)
 ENTRIES = MUTANTS + VARIANTS
 
 
-@pytest.fixture(scope="module")
-def probe_report(tmp_path_factory):
-    """Observations of the reference and of every entry, from one subprocess."""
-    folder = tmp_path_factory.mktemp("corpus")
+def probe_corpus(entries, script: Path, folder: Path) -> dict:
+    """Observations of the reference and of every entry, from one subprocess running ``script`` (a probe
+    module, which reads the job on stdin and prints its report); an entry whose edits no longer apply
+    is listed under "broken" and fails its own tests only."""
     job = {"reference": str(ROOT / "solutions"), "entries": []}
-    broken = {}  # a stale entry fails its own tests only
-    for entry in ENTRIES:
+    broken = {}
+    for entry in entries:
         try:
             job["entries"].append([entry.name, entry.part, str(materialize_package(entry, folder))])
         except MutationError as exc:
@@ -357,13 +357,19 @@ def probe_report(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(
-        [sys.executable, __file__], input=json.dumps(job), capture_output=True, text=True,
+        [sys.executable, str(script)], input=json.dumps(job), capture_output=True, text=True,
         env=env, cwd=folder, timeout=PROBE_TIMEOUT,
     )
     assert proc.returncode == 0, f"probe subprocess failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
     report = json.loads(proc.stdout)
     report["broken"] = broken
     return report
+
+
+@pytest.fixture(scope="module")
+def probe_report(tmp_path_factory):
+    """Observations of the reference and of every entry, from one subprocess."""
+    return probe_corpus(ENTRIES, Path(__file__), tmp_path_factory.mktemp("corpus"))
 
 
 def _entry_observations(entry, report):

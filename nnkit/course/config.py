@@ -12,9 +12,10 @@ the release inputs.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -49,28 +50,33 @@ COURSE_PATH = ASSIGNMENTS_DIR / "course.toml"
 ASSIGNMENT_ENV = "NNKIT_ASSIGNMENT"
 
 
-def course_assignments() -> tuple[str, ...]:
-    """The course's assignments in teaching order: course.toml's ``assignments``, or, where
-    there is no course.toml (a release), every folder of assignments/ that holds a config.toml."""
+def _course() -> tuple[tuple[str, ...], str]:
+    """(the course's assignments in teaching order, the default one): course.toml's ``assignments``
+    and ``default`` (default: the first), or, where there is no course.toml (a release), every folder
+    of assignments/ that holds a config.toml, and the first of them."""
     if COURSE_PATH.is_file():
-        names = read_toml(COURSE_PATH, "course file").get("assignments")
+        data = read_toml(COURSE_PATH, "course file")
+        names = data.get("assignments")
         if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
             raise ConfigError(f"{COURSE_PATH}: `assignments` must be a non-empty list of folder names")
-        return tuple(names)
-    return tuple(sorted(path.parent.name for path in ASSIGNMENTS_DIR.glob("*/config.toml")))
+        default = data.get("default", names[0])
+        if default not in names:
+            raise ConfigError(f"{COURSE_PATH}: default {default!r} is not one of the assignments {names}")
+        return tuple(names), default
+    names = tuple(sorted(path.parent.name for path in ASSIGNMENTS_DIR.glob("*/config.toml")))
+    if not names:
+        raise ConfigError(f"no assignment found: {ASSIGNMENTS_DIR} holds no <name>/config.toml")
+    return names, names[0]
+
+
+def course_assignments() -> tuple[str, ...]:
+    """The course's assignments in teaching order (see ``_course``)."""
+    return _course()[0]
 
 
 def default_assignment() -> str:
-    """course.toml's ``default``, else the course's first assignment."""
-    names = course_assignments()
-    if COURSE_PATH.is_file():
-        default = read_toml(COURSE_PATH, "course file").get("default", names[0])
-        if default not in names:
-            raise ConfigError(f"{COURSE_PATH}: default {default!r} is not one of the assignments {list(names)}")
-        return default
-    if not names:
-        raise ConfigError(f"no assignment found: {ASSIGNMENTS_DIR} holds no <name>/config.toml")
-    return names[0]
+    """The assignment every command uses unless told otherwise (see ``_course``)."""
+    return _course()[1]
 
 
 def active_assignment() -> str:
@@ -114,7 +120,7 @@ class MnistConfig:
     threshold: float
     time_limit: float
     trajectory_rtol: float
-    options: dict = None
+    options: dict = field(default_factory=dict)
     """Further keyword arguments of the assignment's training function (e.g. optimizer, lam), as written."""
 
 
@@ -253,7 +259,8 @@ def load_config(path: Path | str = CONFIG_PATH) -> AssignmentConfig:
     )
 
 
-def later_modules(name: str = ASSIGNMENT) -> set[str]:
+@functools.cache
+def later_modules(name: str = ASSIGNMENT) -> frozenset[str]:
     """File names of the package that assignments after ``name`` introduce (their graded files and
     the ``provided`` modules of their [assignment]): no release of ``name`` ships them."""
     names = course_assignments()
@@ -264,12 +271,14 @@ def later_modules(name: str = ASSIGNMENT) -> set[str]:
         if path.is_file():
             other_cfg = load_config(path)
             files |= set(other_cfg.files.values()) | set(other_cfg.provided)
-    return files
+    return frozenset(files)
 
 
+@functools.cache
 def earlier_graded(name: str = ASSIGNMENT) -> dict[str, str]:
     """File name -> assignment, for the graded files of the assignments before ``name``:
-    a release of ``name`` ships them complete, as provided code."""
+    a release of ``name`` ships them complete, as provided code. Read once per process, like
+    ``later_modules``: both are asked for each file staged or released."""
     files: dict[str, str] = {}
     for other in earlier_assignments(name):
         for filename in load_config(ASSIGNMENTS_DIR / other / "config.toml").files.values():

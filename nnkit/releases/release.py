@@ -156,9 +156,9 @@ def _package_sources(solutions_dir: Path, cfg: AssignmentConfig) -> list[Path]:
     package_dir = solutions_dir / cfg.package
     if not package_dir.is_dir():
         raise ReleaseError(f"reference package not found: {_display(package_dir)}")
-    sources = []
+    sources, later = [], later_modules()
     for path in sorted(package_dir.iterdir()):
-        if path.name in _SKIPPED_PARTS or path.name in later_modules():
+        if path.name in _SKIPPED_PARTS or path.name in later:
             continue
         if path.is_symlink() or not path.is_file() or path.suffix != ".py":
             raise ReleaseError(
@@ -637,6 +637,11 @@ def _import_time_statements(nodes: list) -> Iterator[ast.AST]:
                 yield from _import_time_statements(inner)
 
 
+def _is_shipped(module: str, shipped: set[str]) -> bool:
+    """Is the dotted ``module`` a shipped module, or a shipped package (its __init__)?"""
+    return module in shipped or f"{module}.__init__" in shipped
+
+
 def missing_harness_imports(files: Mapping[str, bytes]) -> list[str]:
     """Import-time ``nnkit.X`` imports of the release's nnkit/ files whose nnkit/X.py does not ship.
 
@@ -650,19 +655,16 @@ def missing_harness_imports(files: Mapping[str, bytes]) -> list[str]:
             continue
         for node in _import_time_statements(ast.parse(files[name], filename=name).body):
             modules: list[str] = []
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("nnkit"):
-                # `from nnkit.pkg import mod` imports nnkit.pkg.mod when that is a module, else a name of nnkit.pkg
-                modules = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in shipped
-                           or f"{node.module}.{alias.name}.__init__" in shipped or node.module.count(".") == 0
-                           else node.module for alias in node.names]
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "nnkit":
+                modules = [f"nnkit.{alias.name}" for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules = [node.module]
+                # `from nnkit.pkg import x` needs nnkit.pkg.x where x is a module, else nnkit.pkg
+                modules = [f"{node.module}.{alias.name}" if _is_shipped(f"{node.module}.{alias.name}", shipped)
+                           else node.module for alias in node.names]
             elif isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
             for module in modules:
-                if module.split(".")[0] != "nnkit" or module == "nnkit":
-                    continue
-                if module not in shipped and f"{module}.__init__" not in shipped:
+                if module.split(".")[0] == "nnkit" and module != "nnkit" and not _is_shipped(module, shipped):
                     path = module.replace(".", "/")
                     problems.append(
                         f"{name}:{node.lineno} imports {module}, "

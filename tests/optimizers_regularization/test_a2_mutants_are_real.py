@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -31,13 +29,12 @@ import numpy as np
 import pytest
 
 from nnkit.course.contract import MODULE_OF_PART
-from tests.mutation import MUTANTS_DIR, VARIANTS_DIR, MutationError, load_entries, materialize_package
+from tests.mutation import MUTANTS_DIR, VARIANTS_DIR, load_entries
 from tests.test_mutants_are_real import (
-    NUMPY_DEFAULT_ERRORS, PROBE_TIMEOUT, _encode, _import_package, observation_differences,
+    NUMPY_DEFAULT_ERRORS, _encode, _entry_observations, _import_package, observation_differences, probe_corpus,
 )
 from tests.test_mutants_are_real import _equal_inputs as _equal_values
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 NETWORKS = ((4, 3), (4, 5, 3), (4, 6, 5, 3))
 """Layer sizes of the probed networks: 1, 2 and 3 layers."""
@@ -291,31 +288,7 @@ ENTRIES = MUTANTS + VARIANTS
 @pytest.fixture(scope="module")
 def probe_report(tmp_path_factory):
     """Observations of the reference and of every entry, from one subprocess."""
-    folder = tmp_path_factory.mktemp("corpus")
-    job = {"reference": str(ROOT / "solutions"), "entries": []}
-    broken = {}  # a stale entry fails its own tests only
-    for entry in ENTRIES:
-        try:
-            job["entries"].append([entry.name, entry.part, str(materialize_package(entry, folder))])
-        except MutationError as exc:
-            broken[entry.name] = str(exc)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run(
-        [sys.executable, __file__], input=json.dumps(job), capture_output=True, text=True,
-        env=env, cwd=folder, timeout=PROBE_TIMEOUT,
-    )
-    assert proc.returncode == 0, f"probe subprocess failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
-    report = json.loads(proc.stdout)
-    report["broken"] = broken
-    return report
-
-
-def _entry_observations(entry, report):
-    """(reference observations of the entry's part, the entry's observations); fails for a stale entry."""
-    if entry.name in report["broken"]:
-        pytest.fail(report["broken"][entry.name])
-    return report["reference"][entry.part], report["entries"][entry.name]
+    return probe_corpus(ENTRIES, Path(__file__), tmp_path_factory.mktemp("corpus"))
 
 
 def test_reference_probes_are_clean(probe_report):
